@@ -1,0 +1,63 @@
+# milvus-course: every target sets itself up from nothing (Python 3.10+ and make).
+#   make run              all lessons, in order, on the default engine (Milvus Lite)
+#   make run LESSONS=1    one step;  make run LESSONS="1.3 2.1"  single lessons
+#   make test             unit tests + every lesson on Milvus Lite, then on the embedded Milvus server
+#   make server           the embedded Milvus server in the foreground (http://127.0.0.1:19530)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SERVER_VENV := .venv-server
+LESSONS ?=
+
+.PHONY: help venv server-venv run list test test-lite test-server test-unit server lint clean
+
+help:
+	@sed -n '1,6p' Makefile
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(SERVER_VENV)/.installed: requirements-server.txt
+	test -x $(SERVER_VENV)/bin/python || $(PYTHON) -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SERVER_VENV)/bin/python -m pip install --quiet -r requirements-server.txt
+	touch $@
+
+venv: $(VENV)/.installed
+server-venv: $(SERVER_VENV)/.installed
+
+run: venv
+	$(PY) -m common.curriculum run $(LESSONS)
+
+list: venv
+	$(PY) -m common.curriculum list
+
+# The Lite pass uses a throwaway database file; the server pass starts the
+# embedded server on a temporary data directory and always stops it.
+test: test-lite test-server
+
+test-lite: venv
+	@echo "=== pass 1: unit tests + lessons on Milvus Lite ==="
+	tmp=$$(mktemp -d) && MILVUS_URI=$$tmp/test.db $(PY) -m pytest; status=$$?; rm -rf $$tmp; exit $$status
+
+test-server: venv server-venv
+	@echo "=== pass 2: lessons on the embedded Milvus server ==="
+	$(PY) -m common.embedded_server run -- $(PY) -m pytest -m lesson
+
+test-unit: venv
+	$(PY) -m pytest -m "not lesson"
+
+server: venv server-venv
+	$(PY) -m common.embedded_server serve --data .milvus/server
+
+lint: venv
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) $(SERVER_VENV) .milvus reports .cache .pytest_cache

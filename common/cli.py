@@ -1,0 +1,54 @@
+"""What every lesson shares on the command line: flags, engine banner, clean errors."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+from pymilvus import MilvusClient
+
+from common.config import load_settings, resolve_uri
+from common.connection import connect, quiet_pymilvus
+from common.engine import EngineInfo, detect
+from common.errors import CourseError
+
+
+def lesson_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser whose help is the lesson's docstring, with ``--uri``."""
+    parser = argparse.ArgumentParser(
+        description=(doc or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--uri", default=None,
+        help="Milvus URI (default: MILVUS_URI from .env/environment, else the Milvus Lite file .milvus/course.db)",
+    )
+    return parser
+
+
+@contextlib.contextmanager
+def engine(uri: str | None = None, quiet: bool = False) -> Iterator[tuple[MilvusClient, EngineInfo]]:
+    """Connect, detect the engine, print a one-line banner, and close at the end."""
+    target = resolve_uri(uri) if uri else load_settings().milvus_uri
+    client = connect(target)
+    try:
+        info = detect(client, target)
+        if not quiet:
+            print(f"engine: {info.label} at {target}")
+        yield client, info
+    finally:
+        with quiet_pymilvus(), contextlib.suppress(Exception):
+            client.close()
+
+
+def run(main: Callable[[], dict]) -> None:
+    """Run a lesson's ``main`` as a script: a ``CourseError`` becomes one message and exit 2."""
+    try:
+        main()
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,169 @@
+"""The curriculum runner: list lessons, run all / one step / one lesson, summarise.
+
+    python -m common.curriculum list
+    python -m common.curriculum run                 # every lesson, in order
+    python -m common.curriculum run 1               # step 1 only
+    python -m common.curriculum run 1.3 2.1         # single lessons (step.lesson)
+    python -m common.curriculum run step01_basics/03_schema_and_collections.py
+
+Each lesson runs in its own process, so one lesson's failure (or crash)
+cannot poison the next. The summary table shows status, seconds and each
+lesson's headline figure; ``reports/curriculum.json`` and
+``reports/curriculum.png`` keep them. Exit code 1 if any lesson failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import REPO_ROOT
+from common.errors import CourseError
+from common.report import fmt, heading, new_figure, save_figure, save_json, table
+
+
+@dataclass(frozen=True)
+class Lesson:
+    path: Path
+
+    @property
+    def step(self) -> int:
+        return int(self.path.parent.name[4:6])
+
+    @property
+    def number(self) -> int:
+        return int(self.path.name[:2])
+
+    @property
+    def id(self) -> str:
+        return f"{self.step}.{self.number}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    @property
+    def summary(self) -> str:
+        """The first line of the lesson's docstring."""
+        doc = load_module(self.path).__doc__ or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def discover(root: Path = REPO_ROOT) -> list[Lesson]:
+    paths = sorted(root.glob("step0[1-9]_*/[0-9][0-9]_*.py"))
+    return [Lesson(p) for p in paths]
+
+
+def select(lessons: list[Lesson], selectors: list[str]) -> list[Lesson]:
+    """Pick lessons by step ("1"), step.lesson ("1.3"), or file/path name."""
+    if not selectors:
+        return lessons
+    chosen = []
+    for selector in selectors:
+        matches = [
+            lesson for lesson in lessons
+            if selector in (str(lesson.step), lesson.id, lesson.path.name, lesson.name, lesson.path.stem)
+            or selector.rstrip("/") == lesson.path.parent.name
+            or (Path(selector).exists() and Path(selector).resolve() == lesson.path.resolve())
+        ]
+        if not matches:
+            raise CourseError(f"no lesson matches {selector!r}", "run `python -m common.curriculum list` to see them")
+        chosen += [m for m in matches if m not in chosen]
+    return chosen
+
+
+def load_module(path: Path):
+    spec = importlib.util.spec_from_file_location(f"lesson_{path.parent.name}_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_child(path: Path, result_file: Path, argv: list[str]) -> int:
+    """In the child process: run one lesson's main() and write its result as JSON."""
+    try:
+        result = load_module(path).main(argv)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result_file.write_text(json.dumps(result, default=str))
+    return 0
+
+
+def run_lessons(lessons: list[Lesson], extra_argv: list[str]) -> list[dict]:
+    rows = []
+    for position, lesson in enumerate(lessons, 1):
+        heading(f"[{position}/{len(lessons)}] {lesson.name}")
+        with tempfile.TemporaryDirectory() as tmp:
+            result_file = Path(tmp) / "result.json"
+            command = [sys.executable, "-m", "common.curriculum", "_child", str(lesson.path), str(result_file), *extra_argv]
+            start = time.perf_counter()
+            code = subprocess.call(command, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            seconds = time.perf_counter() - start
+            result = json.loads(result_file.read_text()) if code == 0 and result_file.exists() else {}
+        skipped = result.get("skipped", [])
+        status = "ok" if code == 0 else f"FAILED (exit {code})"
+        if code == 0 and skipped:
+            status += f" ({len(skipped)} skipped)"
+        rows.append({
+            "lesson": lesson.name, "status": status, "seconds": round(seconds, 1),
+            "headline": result.get("headline", ""), "skipped": skipped, "result": result,
+        })
+    return rows
+
+
+def summarise(rows: list[dict]) -> None:
+    heading("Summary")
+    table([{k: r[k] for k in ("lesson", "status", "seconds", "headline")} for r in rows])
+    total = sum(r["seconds"] for r in rows)
+    failed = [r["lesson"] for r in rows if r["status"].startswith("FAILED")]
+    print(f"\n{len(rows)} lessons, {len(rows) - len(failed)} ok, {len(failed)} failed, {fmt(total)} s in all")
+    for row in rows:
+        for line in row["skipped"]:
+            print(f"  {row['lesson']}: {line}")
+    json_path = save_json("curriculum", {"lessons": rows, "total_seconds": total, "failed": failed})
+    fig, ax = new_figure(8, 0.4 * len(rows) + 1.5)
+    colors = ["tab:red" if r["status"].startswith("FAILED") else "tab:green" for r in rows]
+    ax.barh([r["lesson"] for r in rows][::-1], [r["seconds"] for r in rows][::-1], color=colors[::-1])
+    ax.set_xlabel("seconds")
+    ax.set_title("milvus-course: time per lesson (red = failed)")
+    png_path = save_figure(fig, "curriculum")
+    print(f"report: {json_path}\nplot:   {png_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_child"]:
+        return run_child(Path(argv[1]), Path(argv[2]), argv[3:])
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list the lessons")
+    run_parser = sub.add_parser("run", help="run lessons (all by default)")
+    run_parser.add_argument("selectors", nargs="*", help='step ("1"), lesson ("1.3") or file name')
+    run_parser.add_argument("--uri", help="Milvus URI for every lesson (default: MILVUS_URI / Milvus Lite)")
+    args = parser.parse_args(argv)
+
+    try:
+        lessons = select(discover(), getattr(args, "selectors", []))
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "list":
+        table([{"id": lesson.id, "lesson": lesson.name, "what it shows": lesson.summary} for lesson in lessons])
+        return 0
+    rows = run_lessons(lessons, ["--uri", args.uri] if args.uri else [])
+    summarise(rows)
+    return 1 if any(r["status"].startswith("FAILED") for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Start and stop the embedded Milvus server (PyPI ``milvus``: ``milvus-server``).
+
+It is a real standalone Milvus (2.3.x) with embedded etcd and local storage:
+gRPC on 19530, health and metrics on 9091. It lives in its own venv
+(``.venv-server``, made by ``make server-venv``) because it needs
+``setuptools<81``. Usage::
+
+    python -m common.embedded_server serve            # foreground, Ctrl+C stops it
+    python -m common.embedded_server run -- CMD ...   # start, run CMD with MILVUS_URI set, always stop
+
+The server takes ~30–40 s to become healthy on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from common.config import REPO_ROOT
+from common.errors import EngineUnavailable
+
+DEFAULT_BIN = REPO_ROOT / ".venv-server" / "bin" / "milvus-server"
+HEALTH_URL = "http://127.0.0.1:9091/healthz"
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def healthy(url: str = HEALTH_URL) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200 and response.read().strip() == b"OK"
+    except OSError:
+        return False
+
+
+class EmbeddedServer:
+    """One ``milvus-server`` process group; use as a context manager."""
+
+    def __init__(self, data_dir: Path | None = None, port: int = 19530, extra_args: list[str] | None = None,
+                 binary: Path | None = None, health_url: str = HEALTH_URL):
+        self.binary = Path(binary or os.environ.get("MILVUS_SERVER_BIN", DEFAULT_BIN))
+        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="milvus-server-")
+        self.data_dir = Path(data_dir or self._tmp.name)
+        self.port = port
+        self.extra_args = extra_args or []
+        self.health_url = health_url
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.data_dir / "server.log"
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180) -> "EmbeddedServer":
+        if not self.binary.exists():
+            raise EngineUnavailable(
+                f"the embedded Milvus server is not installed ({self.binary} not found)",
+                "run `make server-venv` (creates .venv-server with the PyPI package milvus)",
+            )
+        if port_open(self.port):
+            raise EngineUnavailable(
+                f"port {self.port} is already in use: another Milvus (or program) is listening",
+                "stop it first, or point MILVUS_URI at it instead of starting a new server",
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        command = [str(self.binary), "--data", str(self.data_dir), "--proxy-port", str(self.port), *self.extra_args]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EngineUnavailable(
+                    f"milvus-server exited with code {self.process.returncode} while starting:\n{self.log_tail()}",
+                    f"see {self.log_path}",
+                )
+            if healthy(self.health_url) and port_open(self.port):
+                return self
+            time.sleep(1)
+        self.stop()
+        raise EngineUnavailable(f"milvus-server was not healthy after {timeout:.0f} s", f"see {self.log_path}")
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the whole process group (the launcher and the milvus binary it spawned)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        # The launcher may exit before its child: wait until the port is free.
+        deadline = time.monotonic() + timeout
+        while port_open(self.port) and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            time.sleep(0.5)
+        self.process = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def log_tail(self, lines: int = 15) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def __enter__(self) -> "EmbeddedServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["serve", "run"])
+    parser.add_argument("--data", type=Path, default=None, help="data directory (default: a temporary one)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="for run: the command after --")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if args.action == "run" and not command:
+        parser.error("run needs a command after --")
+
+    server = EmbeddedServer(data_dir=args.data)
+    # SIGTERM (CI cancelling, `kill`) must stop the server too, like Ctrl+C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    try:
+        print(f"starting milvus-server (data: {server.data_dir}) ...", flush=True)
+        server.start()
+        print(f"milvus-server healthy at {server.uri} after {time.monotonic() - started:.0f} s", flush=True)
+        if args.action == "serve":
+            print("Ctrl+C stops it.", flush=True)
+            while server.process.poll() is None:
+                time.sleep(1)
+            return server.process.returncode or 0
+        env = dict(os.environ, MILVUS_URI=server.uri)
+        return subprocess.call(command, env=env)
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.stop()
+        print("milvus-server stopped", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

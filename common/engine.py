@@ -1,0 +1,108 @@
+"""Which engine is behind the URI, its version, and what it can do.
+
+Engines differ a lot: Milvus Lite has no IVF_PQ and no users; the embedded
+2.3 server has no BM25, no sparse vectors and no multi-vector hybrid search,
+and it *accepts* ``group_by_field`` and then ignores it. The capability set
+below records what was verified on each engine (see DESIGN.md, "Facts
+measured on these machines"), so lessons branch on facts, never on a probe
+that may hang (a CPU server accepts a GPU index and never builds it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from pymilvus import MilvusClient
+
+from common.config import is_lite_uri
+
+# Capabilities every engine here has (verified on Lite 3.2.2 and server 2.3.5).
+COMMON = frozenset(
+    {
+        "json_field", "array_field", "dynamic_field", "partitions", "partition_key",
+        "alias", "rename", "range_search", "iterator", "databases",
+    }
+)
+
+LITE = COMMON | {"sparse_vector", "hybrid_search", "bm25", "group_by"}
+LITE_VECTOR_INDEXES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "HNSW_SQ")
+LITE_SCALAR_INDEXES = ("INVERTED",)
+
+SERVER = COMMON | {"float16_vector", "binary_vector", "rbac", "resource_groups", "replicas", "metrics_endpoint"}
+
+
+def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:
+    caps = set(SERVER)
+    if version >= (2, 4, 0):  # multi-vector collections and the features built on them
+        caps |= {"sparse_vector", "hybrid_search", "group_by", "bfloat16_vector", "multi_vector"}
+    if version >= (2, 5, 0):
+        caps |= {"bm25"}
+    if os.environ.get("MILVUS_GPU", "").lower() in {"1", "true", "yes"}:
+        caps |= {"gpu_index"}
+    return frozenset(caps)
+
+
+def server_vector_indexes(version: tuple[int, int, int], caps: frozenset[str]) -> tuple[str, ...]:
+    indexes = ["FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "SCANN"]
+    if version >= (2, 6, 0):
+        indexes += ["HNSW_SQ", "HNSW_PQ", "IVF_RABITQ"]
+    if "gpu_index" in caps:
+        indexes += ["GPU_IVF_FLAT", "GPU_CAGRA"]
+    return tuple(indexes)
+
+
+def server_scalar_indexes(version: tuple[int, int, int]) -> tuple[str, ...]:
+    if version >= (2, 5, 0):
+        return ("INVERTED", "BITMAP", "STL_SORT", "Trie")
+    if version >= (2, 4, 0):
+        return ("INVERTED", "STL_SORT", "Trie")
+    return ("STL_SORT", "Trie")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    kind: str  # "lite" or "server"
+    version: tuple[int, int, int]
+    raw_version: str
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+    vector_indexes: tuple[str, ...] = ()
+    scalar_indexes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        name = "Milvus Lite" if self.kind == "lite" else "Milvus server"
+        return f"{name} {'.'.join(map(str, self.version))}"
+
+    def has(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def skip_reason(self, capability: str) -> str:
+        """The one line a lesson prints (and returns) when it skips a section."""
+        return f"skipped: needs {capability} (have {self.label})"
+
+
+def parse_version(raw: str) -> tuple[int, int, int]:
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", raw)
+    if not match:
+        raise ValueError(f"cannot read a version from {raw!r}")
+    return tuple(int(part) for part in match.groups())  # type: ignore[return-value]
+
+
+def describe(kind: str, raw_version: str) -> EngineInfo:
+    """Build the capability set from the engine kind and its version string."""
+    version = parse_version(raw_version)
+    if kind == "lite":
+        return EngineInfo("lite", version, raw_version, LITE, LITE_VECTOR_INDEXES, LITE_SCALAR_INDEXES)
+    caps = server_capabilities(version)
+    return EngineInfo(
+        "server", version, raw_version, caps,
+        server_vector_indexes(version, caps), server_scalar_indexes(version),
+    )
+
+
+def detect(client: MilvusClient, uri: str) -> EngineInfo:
+    """Ask the engine behind ``client`` for its version and describe it."""
+    kind = "lite" if is_lite_uri(uri) else "server"
+    return describe(kind, client.get_server_version())

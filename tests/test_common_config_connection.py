@@ -1,0 +1,113 @@
+"""Unit tests of settings, engine description and connection errors (no engine needed)."""
+
+import socket
+import time
+
+import pytest
+
+from common.config import (
+    DEFAULT_LITE_DB,
+    REPO_ROOT,
+    is_lite_uri,
+    load_settings,
+    redact,
+    resolve_uri,
+    setting_source,
+    shield_lite_uri,
+)
+from common.connection import connect, server_address
+from common.engine import describe, parse_version
+from common.errors import CourseError, EngineUnavailable
+
+
+def test_default_uri_is_the_repo_lite_file(monkeypatch, tmp_path):
+    monkeypatch.delenv("MILVUS_URI", raising=False)
+    monkeypatch.delenv("COURSE_LITE_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env_file=tmp_path / "missing.env")
+    assert settings.milvus_uri == str(DEFAULT_LITE_DB)
+    assert settings.is_lite
+
+
+def test_env_file_then_environment(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("MILVUS_URI=http://from-file:19530\nMILVUS_TOKEN=root:Milvus\n")
+    monkeypatch.delenv("MILVUS_URI", raising=False)
+    monkeypatch.delenv("COURSE_LITE_URI", raising=False)
+    monkeypatch.delenv("MILVUS_TOKEN", raising=False)
+    assert load_settings(env_file).milvus_uri == "http://from-file:19530"
+    assert load_settings(env_file).milvus_token == "root:Milvus"
+    monkeypatch.setenv("MILVUS_URI", "http://from-env:19530")
+    assert load_settings(env_file).milvus_uri == "http://from-env:19530"
+    assert setting_source("MILVUS_URI", env_file) == "environment"
+    assert setting_source("MILVUS_TOKEN", env_file) == ".env"
+
+
+def test_lite_path_is_hidden_from_pymilvus_but_still_used(monkeypatch, tmp_path):
+    monkeypatch.setenv("MILVUS_URI", str(tmp_path / "a.db"))
+    monkeypatch.delenv("COURSE_LITE_URI", raising=False)
+    shield_lite_uri(env_file=tmp_path / "missing.env")
+    import os
+
+    assert os.environ["MILVUS_URI"] == ""  # what pymilvus sees at import
+    assert load_settings(tmp_path / "missing.env").milvus_uri == str(tmp_path / "a.db")
+    env_file = tmp_path / ".env"
+    env_file.write_text("MILVUS_URI=.milvus/b.db\n")
+    monkeypatch.delenv("MILVUS_URI")
+    monkeypatch.delenv("COURSE_LITE_URI")
+    shield_lite_uri(env_file)
+    assert os.environ["MILVUS_URI"] == ""
+    assert load_settings(env_file).milvus_uri == str(REPO_ROOT / ".milvus/b.db")
+
+
+def test_bad_timeout_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("MILVUS_CONNECT_TIMEOUT", "soon")
+    with pytest.raises(CourseError, match="MILVUS_CONNECT_TIMEOUT"):
+        load_settings()
+
+
+def test_relative_lite_path_resolves_from_repo_root():
+    assert resolve_uri(".milvus/x.db") == str(REPO_ROOT / ".milvus/x.db")
+    assert resolve_uri("http://h:1") == "http://h:1"
+    assert is_lite_uri("/tmp/a.db") and not is_lite_uri("https://x")
+
+
+def test_redact_never_shows_the_secret():
+    assert redact("root:Milvus") == "root:****"
+    assert "secret" not in redact("secretapikey123")
+    assert redact("") == "(not set)"
+
+
+def test_server_address_defaults():
+    assert server_address("http://localhost") == ("localhost", 19530)
+    assert server_address("https://db.example:443") == ("db.example", 443)
+    with pytest.raises(EngineUnavailable):
+        server_address("http://")
+
+
+def test_connect_to_closed_port_fails_fast_with_fix():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(EngineUnavailable) as err:
+        connect(f"http://127.0.0.1:{port}", timeout=1)
+    assert time.monotonic() - start < 2
+    text = str(err.value)
+    assert f"127.0.0.1:{port}" in text and "fix:" in text and "MILVUS_URI" in text
+
+
+def test_parse_version_and_describe_engines():
+    assert parse_version("milvus_lite-3.2.2") == (3, 2, 2)
+    assert parse_version("v2.3.5-lite") == (2, 3, 5)
+    lite = describe("lite", "milvus_lite-3.2.2")
+    assert lite.has("bm25") and lite.has("hybrid_search") and not lite.has("rbac")
+    assert "IVF_PQ" not in lite.vector_indexes
+    old = describe("server", "v2.3.5-lite")
+    assert not old.has("group_by") and not old.has("bm25") and old.has("rbac")
+    assert "IVF_PQ" in old.vector_indexes and "INVERTED" not in old.scalar_indexes
+    new = describe("server", "v3.0.1")
+    assert new.has("bm25") and new.has("group_by") and "INVERTED" in new.scalar_indexes
+    assert old.skip_reason("bm25") == "skipped: needs bm25 (have Milvus server 2.3.5)"
+    with pytest.raises(ValueError):
+        parse_version("unknown")

@@ -1,0 +1,69 @@
+"""The runner: discovery, selection, isolation of failures, report files (no engine needed)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from common.curriculum import discover, run_lessons, select
+from common.errors import CourseError
+
+OK_LESSON = '''"""A lesson that works."""
+def main(argv=None):
+    print("working")
+    return {"headline": "fine", "skipped": ["x: skipped: needs y (have z)"]}
+'''
+BROKEN_LESSON = '''"""A lesson that crashes."""
+def main(argv=None):
+    raise RuntimeError("boom")
+'''
+
+
+def test_discovers_lessons_in_order():
+    lessons = discover()
+    assert lessons, "no lessons found"
+    assert [lesson.name for lesson in lessons] == sorted(lesson.name for lesson in lessons)
+    assert lessons[0].id == "1.1"
+    assert all(lesson.summary for lesson in lessons), "every lesson needs a docstring"
+
+
+def test_select_by_step_id_and_name():
+    lessons = discover()
+    assert {lesson.step for lesson in select(lessons, ["1"])} == {1}
+    assert [lesson.id for lesson in select(lessons, ["1.3"])] == ["1.3"]
+    assert select(lessons, ["01_environment_check.py"])[0].id == "1.1"
+    with pytest.raises(CourseError, match="no lesson matches"):
+        select(lessons, ["9.9"])
+
+
+def test_a_failing_lesson_does_not_stop_the_next(tmp_path):
+    step = tmp_path / "step01_fake"
+    step.mkdir()
+    (step / "01_broken.py").write_text(BROKEN_LESSON)
+    (step / "02_ok.py").write_text(OK_LESSON)
+    rows = run_lessons(discover(tmp_path), [])
+    assert rows[0]["status"].startswith("FAILED")
+    assert rows[1]["status"] == "ok (1 skipped)" and rows[1]["headline"] == "fine"
+
+
+def test_list_and_exit_codes(tmp_path):
+    listed = subprocess.run([sys.executable, "-m", "common.curriculum", "list"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "01_environment_check.py" in listed.stdout
+    unknown = subprocess.run([sys.executable, "-m", "common.curriculum", "run", "9.9"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "no lesson matches" in unknown.stderr
+
+
+@pytest.mark.lesson
+def test_runner_writes_summary_report_and_plot(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "common.curriculum", "run", "1.1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "REPORTS_DIR": str(tmp_path / "reports")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Summary" in done.stdout and "1 lessons, 1 ok, 0 failed" in done.stdout
+    report = json.loads((tmp_path / "reports" / "curriculum.json").read_text())
+    assert report["lessons"][0]["status"] == "ok" and report["failed"] == []
+    assert (tmp_path / "reports" / "curriculum.png").stat().st_size > 1000
