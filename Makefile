@@ -44,6 +44,7 @@ test: test-lite test-server
 
 test-lite: venv
 	@echo "=== pass 1: unit tests + lessons on Milvus Lite ==="
+	$(PY) -m ruff check .
 	tmp=$$(mktemp -d) && MILVUS_URI=$$tmp/test.db $(PY) -m pytest; status=$$?; rm -rf $$tmp; exit $$status
 
 test-server: venv server-venv

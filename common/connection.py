@@ -60,7 +60,7 @@ def check_port(uri: str, timeout: float) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return
-    except socket.timeout:
+    except TimeoutError:
         reason = f"no answer within {timeout:g} s"
     except OSError as exc:
         reason = exc.strerror or str(exc)

@@ -64,7 +64,7 @@ class EmbeddedServer:
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 180) -> "EmbeddedServer":
+    def start(self, timeout: float = 180) -> EmbeddedServer:
         if not self.binary.exists():
             raise EngineUnavailable(
                 f"the embedded Milvus server is not installed ({self.binary} not found)",
@@ -120,7 +120,7 @@ class EmbeddedServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
-    def __enter__(self) -> "EmbeddedServer":
+    def __enter__(self) -> EmbeddedServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

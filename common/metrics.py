@@ -86,7 +86,7 @@ def time_calls(fn: Callable, inputs: Sequence, concurrency: int = 1, warmup: int
 class Stopwatch:
     """``with Stopwatch() as sw: ...`` then ``sw.seconds``."""
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self._start = time.perf_counter()
         self.seconds = 0.0
         return self
