@@ -30,7 +30,9 @@ LITE = COMMON | {"sparse_vector", "hybrid_search", "bm25", "group_by"}
 LITE_VECTOR_INDEXES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "HNSW_SQ")
 LITE_SCALAR_INDEXES = ("INVERTED",)
 
-SERVER = COMMON | {"float16_vector", "binary_vector", "rbac", "resource_groups", "replicas", "metrics_endpoint"}
+SERVER = COMMON | {
+    "float16_vector", "binary_vector", "rbac", "resource_groups", "replicas", "metrics_endpoint", "partition_load",
+}
 
 
 def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:

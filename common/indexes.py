@@ -1,0 +1,118 @@
+"""Vector index types: default parameters, search knobs, memory arithmetic, and checks.
+
+Engines do not always stop a mistake: Milvus Lite accepts ``ef`` below the
+result limit without complaint, and accepts an unknown index type, then
+fails to build it in the background. ``check_index`` and
+``check_search_params`` catch these before anything is sent, with the rule
+that was broken and how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from common.errors import BadInput
+
+KNOWN = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "HNSW_SQ", "SCANN", "DISKANN", "GPU_IVF_FLAT", "GPU_CAGRA")
+ID_BYTES = 8  # an INT64 primary key kept beside each vector
+
+
+def default_nlist(n: int) -> int:
+    """A common rule of thumb: nlist ≈ 4·√N, as a power of two, within [16, 65536]."""
+    return int(min(65536, max(16, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
+
+
+def pq_m(dim: int) -> int:
+    """PQ sub-quantizers: one per 4 dimensions (16× smaller than float32; dim must divide evenly)."""
+    for m in (dim // 4, dim // 2, dim):
+        if m and dim % m == 0:
+            return m
+    return 1
+
+
+def build_params(index_type: str, n: int, dim: int) -> dict:
+    """Build parameters this course uses by default for ``n`` vectors of ``dim``."""
+    nlist = default_nlist(n)
+    return {
+        "FLAT": {},
+        "IVF_FLAT": {"nlist": nlist},
+        "IVF_SQ8": {"nlist": nlist},
+        "IVF_PQ": {"nlist": nlist, "m": pq_m(dim), "nbits": 8},
+        "HNSW": {"M": 16, "efConstruction": 128},
+        "HNSW_SQ": {"M": 16, "efConstruction": 128, "sq_type": "SQ8"},
+        "SCANN": {"nlist": nlist},  # keeps raw vectors for re-ranking by default
+        "GPU_IVF_FLAT": {"nlist": nlist},
+        "GPU_CAGRA": {"intermediate_graph_degree": 64, "graph_degree": 32},
+    }[check_index(index_type)]
+
+
+def search_knob(index_type: str) -> str | None:
+    """The search parameter that trades speed for recall (None for FLAT)."""
+    if index_type.startswith("HNSW"):
+        return "ef"
+    if index_type in ("IVF_FLAT", "IVF_SQ8", "IVF_PQ", "SCANN", "GPU_IVF_FLAT"):
+        return "nprobe"
+    if index_type == "GPU_CAGRA":
+        return "itopk_size"
+    return None
+
+
+def check_index(index_type: str) -> str:
+    if index_type not in KNOWN:
+        raise BadInput(f"unknown index type {index_type!r}", f"use one of {', '.join(KNOWN)}")
+    return index_type
+
+
+def check_search_params(index_type: str, params: dict, limit: int, build: dict | None = None) -> None:
+    """Raise ``BadInput`` when search parameters break the index's rules."""
+    check_index(index_type)
+    build = build or {}
+    ef = params.get("ef")
+    if index_type.startswith("HNSW") and ef is not None and ef < limit:
+        raise BadInput(
+            f"HNSW ef={ef} is below limit={limit}: the search keeps only ef candidates, so it cannot return {limit}",
+            f"use ef >= {limit} (ef is the candidate list size; larger = better recall, slower)",
+        )
+    nprobe, nlist = params.get("nprobe"), build.get("nlist")
+    if nprobe is not None and nlist is not None and not 1 <= nprobe <= nlist:
+        raise BadInput(
+            f"nprobe={nprobe} is outside 1..nlist={nlist}: IVF can probe at most the {nlist} clusters it has",
+            f"use 1 <= nprobe <= {nlist}; nprobe = nlist already scans every cluster (exact)",
+        )
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    bytes_per_vector: float
+    fixed_bytes: float  # centroids, codebooks: independent of N
+    formula: str
+
+    def total_mb(self, n: int) -> float:
+        return (self.bytes_per_vector * n + self.fixed_bytes) / 2**20
+
+
+def memory(index_type: str, dim: int, params: dict) -> MemoryEstimate:
+    """Index memory from the index's own arithmetic (float32 = 4 bytes, INT64 id = 8 bytes)."""
+    d, nlist = dim, params.get("nlist", 0)
+    if index_type in ("FLAT", "IVF_FLAT", "GPU_IVF_FLAT"):
+        fixed = 4 * d * nlist
+        formula = "4·d + 8" + (" (+ 4·d·nlist centroids)" if nlist else "")
+        return MemoryEstimate(4 * d + ID_BYTES, fixed, formula)
+    if index_type == "IVF_SQ8":
+        return MemoryEstimate(d + ID_BYTES, 4 * d * nlist, "1·d + 8 (+ 4·d·nlist centroids)")
+    if index_type == "IVF_PQ":
+        m, nbits = params["m"], params.get("nbits", 8)
+        codebook = 4 * d * 2**nbits  # m codebooks of 2^nbits centroids of d/m floats
+        return MemoryEstimate(m * nbits / 8 + ID_BYTES, codebook + 4 * d * nlist,
+                              f"m·nbits/8 + 8 = {m}·{nbits}/8 + 8 (+ codebooks, centroids)")
+    if index_type in ("HNSW", "HNSW_SQ"):
+        links = 2 * params.get("M", 16) * 4  # level-0 graph: 2·M neighbours of 4 bytes
+        raw = 4 * d if index_type == "HNSW" else d
+        label = "4·d" if index_type == "HNSW" else "1·d (SQ8)"
+        return MemoryEstimate(raw + links + ID_BYTES, 0, f"{label} + 2·M·4 links + 8")
+    if index_type == "SCANN":
+        return MemoryEstimate(d / 2 + 4 * d + ID_BYTES, 4 * d * nlist, "d/2 (4-bit codes) + 4·d raw for re-ranking + 8")
+    if index_type == "GPU_CAGRA":
+        return MemoryEstimate(4 * d + 4 * params.get("graph_degree", 32) + ID_BYTES, 0, "4·d + 4·graph_degree + 8")
+    raise BadInput(f"no memory model for {index_type!r}", "see docs/step02_core_features.md")
