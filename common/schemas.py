@@ -184,3 +184,20 @@ def insert_checked(client: MilvusClient, name: str, rows: Sequence[Mapping], **k
     """Validate the whole batch against the schema, then insert it in one call."""
     validate_rows(client.describe_collection(name), rows)
     return client.insert(name, list(rows), **kwargs)
+
+
+def create_vector_collection(client: MilvusClient, name: str, vectors: np.ndarray, index_params=None,
+                             batch: int = 5000) -> None:
+    """(Re)create ``name`` with an INT64 ``id`` (row number) and ``embedding``, insert ``vectors``, flush.
+
+    Flushing seals the segments: on a server only sealed segments get an
+    index, so measure an index only after this returns.
+    """
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))
+    recreate_collection(client, name, schema, index_params)
+    for start in range(0, len(vectors), batch):
+        chunk = vectors[start : start + batch]
+        client.insert(name, vector_rows(chunk, id=range(start, start + len(chunk))))
+    client.flush(name)

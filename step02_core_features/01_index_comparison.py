@@ -15,7 +15,6 @@ Docs           docs/step02_core_features.md, section "01 인덱스 비교"
 
 from __future__ import annotations
 
-from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from common import cli
@@ -25,7 +24,7 @@ from common.errors import BadInput
 from common.indexes import build_params, check_index, check_search_params, memory, search_knob
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, recreate_collection, vector_index, vector_rows
+from common.schemas import create_vector_collection, drop_if_exists, vector_index
 
 PREFIX = "s2_l1_"
 COLLECTION = PREFIX + "vectors"
@@ -43,16 +42,9 @@ def search_params(index_type: str, build: dict) -> dict:
     return params
 
 
-def load_data(client, data, batch: int = 5000) -> float:
-    schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=data.base.shape[1])
-    recreate_collection(client, COLLECTION, schema)
+def load_data(client, data) -> float:
     with Stopwatch() as sw:
-        for start in range(0, len(data.base), batch):
-            chunk = data.base[start : start + batch]
-            client.insert(COLLECTION, vector_rows(chunk, id=range(start, start + len(chunk))))
-        client.flush(COLLECTION)  # seal segments: a server indexes sealed segments only
+        create_vector_collection(client, COLLECTION, data.base)  # no index yet; flushed
     return sw.seconds
 
 

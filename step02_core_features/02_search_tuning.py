@@ -27,7 +27,7 @@ from common.errors import BadInput
 from common.indexes import build_params, check_search_params
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, recreate_collection, vector_index, vector_rows
+from common.schemas import create_vector_collection, drop_if_exists, vector_index
 
 PREFIX = "s2_l2_"
 K = 10
@@ -36,17 +36,8 @@ EFS = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
 def collection_for(client, index_type: str, data, build: dict) -> str:
-    from pymilvus import DataType, MilvusClient
-
     name = f"{PREFIX}{index_type.lower()}"
-    schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=data.base.shape[1])
-    recreate_collection(client, name, schema)
-    for start in range(0, len(data.base), 5000):
-        chunk = data.base[start : start + 5000]
-        client.insert(name, vector_rows(chunk, id=range(start, start + len(chunk))))
-    client.flush(name)
+    create_vector_collection(client, name, data.base)
     client.create_index(name, vector_index("embedding", index_type, "COSINE", **build), timeout=600)
     client.load_collection(name, timeout=600)
     return name

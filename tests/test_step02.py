@@ -56,8 +56,10 @@ def test_search_tuning(engine_info):
     assert ivf["sweep"][0]["tuning recall"] < 0.9 and hnsw["sweep"][0]["tuning recall"] < 0.9
     assert hnsw["chosen"] is not None and hnsw["chosen_tuning_recall"] >= 0.95
     assert hnsw["chosen_heldout_recall"] >= 0.95 - 0.02  # confirmed on queries it was not tuned on
-    # the guide's scorer picks a setting that misses the target
-    assert hnsw["guide_heldout_recall"] < result["target"]
+    # the guide's scorer (target ÷ latency) is the fastest setting, whatever its recall
+    for res in (ivf, hnsw):
+        fastest = min(res["sweep"], key=lambda row: row["p50 ms"])
+        assert res["guide_choice"] == fastest[res["knob"]]
     ours = [demo["our check"] for demo in result["rule_demos"]]
     assert "ef=5 is below limit=10" in ours[0] and "outside 1..nlist" in ours[1]
 
