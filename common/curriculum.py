@@ -125,11 +125,15 @@ def summarise(rows: list[dict]) -> None:
     table([{k: r[k] for k in ("lesson", "status", "seconds", "headline")} for r in rows])
     total = sum(r["seconds"] for r in rows)
     failed = [r["lesson"] for r in rows if r["status"].startswith("FAILED")]
-    print(f"\n{len(rows)} lessons, {len(rows) - len(failed)} ok, {len(failed)} failed, {fmt(total)} s in all")
+    steps: dict[str, float] = {}
+    for row in rows:
+        steps[row["lesson"].split("/")[0]] = steps.get(row["lesson"].split("/")[0], 0.0) + row["seconds"]
+    print(f"\n{len(rows)} lessons, {len(rows) - len(failed)} ok, {len(failed)} failed, {fmt(total)} s in all"
+          f" ({', '.join(f'{step} {fmt(seconds)} s' for step, seconds in steps.items())})")
     for row in rows:
         for line in row["skipped"]:
             print(f"  {row['lesson']}: {line}")
-    json_path = save_json("curriculum", {"lessons": rows, "total_seconds": total, "failed": failed})
+    json_path = save_json("curriculum", {"lessons": rows, "total_seconds": total, "step_seconds": steps, "failed": failed})
     fig, ax = new_figure(8, 0.4 * len(rows) + 1.5)
     colors = ["tab:red" if r["status"].startswith("FAILED") else "tab:green" for r in rows]
     ax.barh([r["lesson"] for r in rows][::-1], [r["seconds"] for r in rows][::-1], color=colors[::-1])
