@@ -1,4 +1,4 @@
-"""Schema helpers, collection (re)creation and row validation with clear errors.
+"""Schema and collection helpers: (re)creation, loading, counting, batched search, row validation.
 
 pymilvus reports a wrong-dimension row as "float_vector data has 15
 elements, expected num_rows(4) * dim(3)" — true, but it names neither the
@@ -201,3 +201,12 @@ def create_vector_collection(client: MilvusClient, name: str, vectors: np.ndarra
         chunk = vectors[start : start + batch]
         client.insert(name, vector_rows(chunk, id=range(start, start + len(chunk))))
     client.flush(name)
+
+
+def search_ids(client: MilvusClient, name: str, queries: np.ndarray, limit: int, batch: int = 100, **kwargs) -> list[list[int]]:
+    """Top-``limit`` ids for every query, sent ``batch`` queries per call (for recall, not latency)."""
+    found = []
+    for start in range(0, len(queries), batch):
+        chunk = np.asarray(queries[start : start + batch], dtype=np.float32).tolist()
+        found += client.search(name, chunk, limit=limit, **kwargs)
+    return [[hit["id"] for hit in hits] for hits in found]

@@ -26,7 +26,7 @@ from common.data import exact_topk, make_dataset, normalize
 from common.errors import BadInput
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists, insert_checked, recreate_collection, vector_index
+from common.schemas import count_rows, drop_if_exists, insert_checked, recreate_collection, search_ids, vector_index
 
 PREFIX = "s1_l4_"
 ARTICLES = PREFIX + "articles"
@@ -157,8 +157,7 @@ def main(argv=None) -> dict:
                                 output_fields=["text", "category"])[0]
         table([{"id": h["id"], "score (cosine)": h["distance"], "text": h["entity"]["text"]} for h in example])
         truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
-        found = client.search(ARTICLES, data.queries.tolist(), limit=K, search_params=params)  # one batched call
-        recall = recall_at_k([[h["id"] for h in hits] for hits in found], truth, K)
+        recall = recall_at_k(search_ids(client, ARTICLES, data.queries, K, search_params=params), truth, K)
         def search_one(consistency):
             return lambda q: client.search(ARTICLES, [q], limit=K, search_params=params, consistency_level=consistency)
 

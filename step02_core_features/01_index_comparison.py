@@ -24,7 +24,7 @@ from common.errors import BadInput
 from common.indexes import build_params, check_index, check_search_params, memory, search_knob
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import create_vector_collection, drop_if_exists, vector_index
+from common.schemas import create_vector_collection, drop_if_exists, search_ids, vector_index
 
 PREFIX = "s2_l1_"
 COLLECTION = PREFIX + "vectors"
@@ -65,11 +65,8 @@ def rebuild(client, index_type: str, build: dict, timeout: float) -> float:
 
 def measure(client, data, truth, index_type: str, params: dict, latency_queries: int) -> dict:
     request = {"metric_type": "COSINE", "params": params}
-    found = []
-    for start in range(0, len(data.queries), 100):  # recall from batched calls
-        batch = data.queries[start : start + 100].tolist()
-        found += client.search(COLLECTION, batch, limit=K, search_params=request, consistency_level="Bounded")
-    recall = recall_at_k([[hit["id"] for hit in hits] for hits in found], truth, K)
+    found = search_ids(client, COLLECTION, data.queries, K, search_params=request, consistency_level="Bounded")
+    recall = recall_at_k(found, truth, K)
     queries = data.queries[:latency_queries].tolist()
     latency = time_calls(
         lambda q: client.search(COLLECTION, [q], limit=K, search_params=request, consistency_level="Bounded"),

@@ -29,7 +29,7 @@ from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, table
-from common.schemas import drop_if_exists, recreate_collection, vector_index, vector_rows
+from common.schemas import drop_if_exists, recreate_collection, search_ids, vector_index, vector_rows
 
 PREFIX = "s2_l4_"
 PRODUCTS = PREFIX + "products"
@@ -76,8 +76,7 @@ def filtered_recall(client, data, cols, queries, ef: int) -> list[dict]:
         truth = allowed[truth_local]  # exact top-k among the rows the filter allows
         expr = f"bucket < {limit_bucket}"
         params = {"metric_type": "COSINE", "params": {"ef": ef}}
-        found = client.search(PRODUCTS, queries.tolist(), limit=K, filter=expr, search_params=params)
-        recall = recall_at_k([[h["id"] for h in hits] for hits in found], truth, K)
+        recall = recall_at_k(search_ids(client, PRODUCTS, queries, K, filter=expr, search_params=params), truth, K)
         latency = time_calls(lambda q, e=expr, p=params: client.search(PRODUCTS, [q], limit=K, filter=e, search_params=p,
                                                                consistency_level="Bounded"), queries[:40].tolist(), warmup=3)
         rows.append({"filter": expr, "selectivity": label, "rows passing": int(mask.sum()), "recall@10": recall,
