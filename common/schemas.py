@@ -30,7 +30,12 @@ def document_schema(dim: int = DEFAULT_DIM, dynamic: bool = False) -> Collection
 
 
 def vector_index(field: str = "embedding", index_type: str = "HNSW", metric: str = "COSINE", **params):
-    """Index parameters for one vector field (pymilvus' ``IndexParams``)."""
+    """Index parameters for one vector field (pymilvus' ``IndexParams``).
+
+    HNSW gets M=16, efConstruction=128 unless given: a server requires both.
+    """
+    if index_type.startswith("HNSW"):
+        params = {"M": 16, "efConstruction": 128, **params}
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name=field, index_type=index_type, metric_type=metric, params=params)
     return index_params
