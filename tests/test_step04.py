@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import run_lesson
+from tests.helpers import expected_for, run_lesson
 
 pytestmark = pytest.mark.lesson
 
@@ -40,3 +40,54 @@ def test_backup_restore_round_trip(tmp_path):
     assert all("SHA-256 does not match" in message for message in result["damage"].values())
     assert len(result["damage"]) == 2
     assert not result["left_behind_after_damage"]
+
+
+def test_advanced_indexing_decides_gpu_up_front(engine_info):
+    result = run_lesson("step04_advanced/02_advanced_indexing.py", "--n", "10000")
+    built = {row["wanted"]: row["built"] for row in result["gpu"]}
+    if engine_info.has("gpu_index"):
+        assert built == {"GPU_IVF_FLAT": "GPU_IVF_FLAT", "GPU_CAGRA": "GPU_CAGRA"}
+        assert result["skipped"] == []
+    else:  # Lite and CPU servers: the documented fallback, said out loud
+        assert built == {"GPU_IVF_FLAT": "IVF_FLAT", "GPU_CAGRA": "HNSW"}
+        assert all(row["note"].startswith("fallback: no GPU") for row in result["gpu"])
+        assert [line.split(":")[0] for line in result["skipped"]] == ["gpu"]
+    assert all(row["recall@10"] >= 0.9 for row in result["gpu"])
+    assert result["same_rows"] and result["matching_rows"] > 0
+    assert all(result["scalar_indexes"].values())
+    assert set(result["indexes"].values()) >= {"HNSW", *result["scalar_indexes"].values()}
+
+
+SCALING_SKIPS = {("lite", "3.2"): {"replicas"}, ("server", "*"): set()}
+
+
+def test_scaling(engine_info):
+    result = run_lesson("step04_advanced/03_scaling.py", "--n", "6000", "--queries", "25")
+    sharding = result["sharding"]
+    assert sharding["recall single"] == 1.0  # FLAT: exact
+    assert sharding["recall merge by score, same metric"] == 1.0  # the merge is right with one metric
+    assert sharding["recall merge by score, mixed metrics"] < 0.9  # and silently wrong without
+    assert sharding["recall round-robin merge"] < 1.0
+    assert sharding["fan-out p50 ms"] > 0 and sharding["single p50 ms"] > 0
+    assert result["tenancy"]["hits from another tenant"] == 0
+    assert {line.split(":")[0] for line in result["skipped"]} == expected_for(SCALING_SKIPS, engine_info)
+    if engine_info.has("replicas"):
+        assert result["replicas"]["replicas with replica_number=1"] == 1
+    hnsw_1m = result["capacity"][0]["HNSW GB"]
+    assert 2.5 < hnsw_1m < 3.5  # 1M × 768-d: 4·768 + 2·16·4 + 8 bytes ≈ 3,208 bytes per vector
+
+
+MONITORING_SKIPS = {("lite", "3.2"): {"server metrics"}, ("server", "*"): set()}
+
+
+def test_monitoring(engine_info):
+    result = run_lesson("step04_advanced/06_monitoring.py", "--requests", "100")
+    assert result["requests"] == result["histogram_count"] == 100
+    assert result["errors"] == 2  # every 50th request targets a missing collection
+    assert 0 < result["mean_ms"] and result["p95_bucket_ms"] > 0
+    assert {line.split(":")[0] for line in result["skipped"]} == expected_for(MONITORING_SKIPS, engine_info)
+    if engine_info.has("metrics_endpoint"):
+        assert result["server_metrics"]["found"].get("milvus_proxy_req_count_total", 0) > 0
+        assert result["health"][0]["result"] == "OK"
+    states = {row["check"]: row["result"] for row in result["health_after_release"]}
+    assert states["load state of s4_l6_docs"] == "NotLoad"

@@ -1,0 +1,197 @@
+"""Monitoring: the application's own metrics, the server's /metrics, and a health check that says why.
+
+What you learn
+  - instrumenting a search service with prometheus-client: a latency
+    histogram, a request counter and an error counter, served on /metrics
+    while a workload runs — then scraped back and read, as Prometheus would;
+  - on a server, reading Milvus' own health (`:9091/healthz`) and metrics
+    (`:9091/metrics`): request counts and search latency series;
+  - a health check that reports *what* is wrong (port closed, health
+    endpoint failing, collection not loaded), not just "down".
+
+Prerequisites  Step 1
+Run            python step04_advanced/06_monitoring.py [--requests 200]
+Docs           docs/step04_advanced.md, section "06 모니터링"
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from urllib.parse import urlparse
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
+from pymilvus.exceptions import MilvusException
+
+from common import cli
+from common.config import load_settings, resolve_uri
+from common.connection import quiet_pymilvus
+from common.data import make_dataset
+from common.report import heading, table
+from common.schemas import create_vector_collection, drop_if_exists, vector_index
+
+PREFIX = "s4_l6_"
+COLLECTION = PREFIX + "docs"
+K = 10
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# Sample names as the Python parser reports them (counters get a _total suffix).
+MILVUS_SERIES = ("milvus_proxy_req_count_total", "milvus_proxy_search_vectors_count_total",
+                 "milvus_proxy_sq_latency_count", "milvus_proxy_sq_latency_sum", "milvus_querynode_sq_core_latency_count")
+
+
+class SearchMetrics:
+    """The three series every search service should export."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.latency = Histogram("course_search_latency_seconds", "Search latency", ["collection"],
+                                 buckets=BUCKETS, registry=registry)
+        self.requests = Counter("course_search_requests", "Search requests", ["collection"], registry=registry)
+        self.errors = Counter("course_search_errors", "Failed searches", ["collection", "reason"], registry=registry)
+
+    def search(self, client, collection: str, query, **kwargs):
+        self.requests.labels(collection).inc()
+        with self.latency.labels(collection).time():
+            try:
+                return client.search(collection, [query], limit=K, **kwargs)
+            except MilvusException as exc:
+                self.errors.labels(collection, f"code_{exc.code}").inc()
+                return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(url: str) -> dict:
+    """Fetch a /metrics page and index its samples by name."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def quantile_from_buckets(buckets: list, q: float) -> float:
+    """The upper bound of the first histogram bucket holding quantile q (what histogram_quantile approximates)."""
+    pairs = sorted((float(s.labels["le"]), s.value) for s in buckets)
+    total = pairs[-1][1]
+    return next(le for le, count in pairs if count >= q * total)
+
+
+def health_report(client, uri: str, collection: str, info) -> list[dict]:
+    """Each check with its result and, when it fails, what to do."""
+    checks = []
+    if info.kind == "server":
+        host = urlparse(uri).hostname
+        try:
+            with urllib.request.urlopen(f"http://{host}:9091/healthz", timeout=3) as response:
+                body = response.read().decode().strip()
+            checks.append({"check": f"http://{host}:9091/healthz", "result": body, "fix": "" if body == "OK" else "see the server log"})
+        except OSError as exc:
+            checks.append({"check": f"http://{host}:9091/healthz", "result": f"unreachable ({exc})",
+                           "fix": "the metrics port 9091 is closed or the server is not ready"})
+    checks.append({"check": "server version", "result": client.get_server_version(), "fix": ""})
+    state = client.get_load_state(collection)["state"].name
+    checks.append({"check": f"load state of {collection}", "result": state,
+                   "fix": "" if state == "Loaded" else f"client.load_collection('{collection}')"})
+    return checks
+
+
+def main(argv=None) -> dict:
+    parser = cli.lesson_parser(__doc__)
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    data = make_dataset(args.n, args.dim, 50, n_clusters=30, spread=1.0, seed=args.seed)
+    uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri
+    registry = CollectorRegistry()
+    metrics = SearchMetrics(registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    skipped = []
+    try:
+        with cli.engine(args.uri) as (client, info):
+            drop_if_exists(client, COLLECTION)
+            create_vector_collection(client, COLLECTION, data.base, vector_index("embedding", "HNSW", "COSINE"))
+            client.load_collection(COLLECTION)
+
+            heading(f"1. The app's metrics on http://127.0.0.1:{port}/metrics")
+            rng = np.random.default_rng(args.seed)
+            with quiet_pymilvus():
+                for i in range(args.requests):
+                    if i % 50 == 49:  # a few bad requests, so the error counter has something to count
+                        metrics.search(client, PREFIX + "missing", data.queries[0].tolist())
+                    else:
+                        metrics.search(client, COLLECTION, data.queries[rng.integers(len(data.queries))].tolist(),
+                                       consistency_level="Bounded")
+            samples = scrape(f"http://127.0.0.1:{port}/metrics")
+
+            def total(name: str) -> float:  # summed over label values (collections, reasons)
+                return sum(sample.value for sample in samples.get(name, []))
+
+            requests = total("course_search_requests_total")
+            count, total_s = total("course_search_latency_seconds_count"), total("course_search_latency_seconds_sum")
+            errors = total("course_search_errors_total")
+            p95_bucket = quantile_from_buckets([b for b in samples["course_search_latency_seconds_bucket"]
+                                                if b.labels["collection"] == COLLECTION], 0.95)
+            table([
+                {"series": "course_search_requests_total", "value": requests},
+                {"series": "course_search_latency_seconds_count", "value": count},
+                {"series": "mean latency (sum / count), ms", "value": 1000 * total_s / count},
+                {"series": f"p95 of {COLLECTION} from histogram buckets (upper bound), ms", "value": 1000 * p95_bucket},
+                {"series": "course_search_errors_total", "value": errors},
+            ])
+            print("PromQL for a dashboard: histogram_quantile(0.95, rate(course_search_latency_seconds_bucket[5m]))")
+
+            heading("2. Milvus' own health and metrics (:9091)")
+            if info.has("metrics_endpoint"):
+                host = urlparse(uri).hostname
+                milvus = scrape(f"http://{host}:9091/metrics")
+                found = {name: sum(s.value for s in milvus.get(name, [])) for name in MILVUS_SERIES if name in milvus}
+                table([{"series": k, "sum over labels": v} for k, v in found.items()])
+                if found.get("milvus_proxy_sq_latency_count"):
+                    mean = found["milvus_proxy_sq_latency_sum"] / found["milvus_proxy_sq_latency_count"]
+                    print(f"server-side mean search latency since start: {mean:.2f} ms (milvus_proxy_sq_latency, in ms)")
+                print(f"{len(milvus)} sample names exposed on :9091/metrics")
+                server_metrics = {"series": len(milvus), "found": found}
+            else:
+                print(info.skip_reason("metrics_endpoint"))
+                skipped.append(f"server metrics: {info.skip_reason('metrics_endpoint')}")
+                server_metrics = {}
+
+            heading("3. A health check that says what is wrong")
+            healthy = health_report(client, uri, COLLECTION, info)
+            client.release_collection(COLLECTION)
+            degraded = health_report(client, uri, COLLECTION, info)
+            table([{"state": "normal", **row} for row in healthy] + [{"state": "after release", **row} for row in degraded])
+            drop_if_exists(client, COLLECTION)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+    return {
+        "headline": f"{int(count)} searches exported, {int(errors)} errors; p95 ≤ {1000 * p95_bucket:.1f} ms",
+        "engine": info.kind,
+        "requests": requests,
+        "histogram_count": count,
+        "errors": errors,
+        "mean_ms": 1000 * total_s / count,
+        "p95_bucket_ms": 1000 * p95_bucket,
+        "server_metrics": server_metrics,
+        "health": healthy,
+        "health_after_release": degraded,
+        "skipped": skipped,
+    }
+
+
+if __name__ == "__main__":
+    cli.run(main)
