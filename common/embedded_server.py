@@ -38,6 +38,17 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def group_alive(pgid: int) -> bool:
+    """True while any process of the process group still exists."""
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def healthy(url: str = HEALTH_URL) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -90,8 +101,10 @@ class EmbeddedServer:
             if healthy(self.health_url) and port_open(self.port):
                 return self
             time.sleep(1)
+        tail = self.log_tail()
         self.stop()
-        raise EngineUnavailable(f"milvus-server was not healthy after {timeout:.0f} s", f"see {self.log_path}")
+        raise EngineUnavailable(f"milvus-server was not healthy after {timeout:.0f} s; its log ends:\n{tail}",
+                                f"see {self.log_path}")
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the whole process group (the launcher and the milvus binary it spawned)."""
@@ -105,12 +118,15 @@ class EmbeddedServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-        # The launcher may exit before its child: wait until the port is free.
+        # The launcher may exit before its child: wait until no process of the group is left
+        # (a half-stopped server still holds its etcd ports and breaks the next start).
+        pgid = self.process.pid
         deadline = time.monotonic() + timeout
-        while port_open(self.port) and time.monotonic() < deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            time.sleep(0.5)
+        while group_alive(pgid):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+            time.sleep(0.2)
         self.process = None
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -1,0 +1,133 @@
+"""Step 5: configuration checked by real validators, and the lessons that run against an engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from common.config import REPO_ROOT
+from tests.helpers import run_lesson
+
+MONITORING = REPO_ROOT / "monitoring"
+
+
+def require_tools(*tools: str) -> None:
+    """CI installs promtool/amtool (.ci/run); elsewhere their absence is an explicit, named skip."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"CI must have {missing}: .ci/run installs Debian's prometheus and prometheus-alertmanager")
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install prometheus prometheus-alertmanager)")
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=MONITORING, capture_output=True, text=True, timeout=120)
+
+
+# ---------------------------------------------------------------- validators on the committed files
+
+
+def test_prometheus_config_and_alert_rule_unit_tests():
+    require_tools("promtool")
+    assert run("promtool", "check", "config", "prometheus.yml").returncode == 0
+    tested = run("promtool", "test", "rules", "alerts_test.yml")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_a_rule_test_fails_when_the_rule_would_not_fire(tmp_path):
+    """Proof that the rule tests can fail: raise the p95 threshold and the 'fires' case must break."""
+    require_tools("promtool")
+    (tmp_path / "alerts.yml").write_text((MONITORING / "alerts.yml").read_text().replace("[5m]))) > 100", "[5m]))) > 1000", 1))
+    (tmp_path / "alerts_test.yml").write_text((MONITORING / "alerts_test.yml").read_text())
+    tested = subprocess.run(["promtool", "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert tested.returncode != 0
+    assert "MilvusSearchP95High" in tested.stdout + tested.stderr
+
+
+def test_alertmanager_config_and_routes():
+    require_tools("amtool")
+    assert run("amtool", "check-config", "alertmanager.yml").returncode == 0
+    critical = run("amtool", "config", "routes", "test", "--config.file=alertmanager.yml", "severity=critical")
+    warning = run("amtool", "config", "routes", "test", "--config.file=alertmanager.yml", "severity=warning")
+    assert critical.stdout.strip().splitlines()[-1] == "on-call-pager"
+    assert warning.stdout.strip().splitlines()[-1] == "team-channel"
+
+
+def test_broken_alertmanager_config_is_refused(tmp_path):
+    require_tools("amtool")
+    broken = tmp_path / "alertmanager.yml"
+    broken.write_text((MONITORING / "alertmanager.yml").read_text().replace("receiver: on-call-pager", "receiver: nobody"))
+    assert subprocess.run(["amtool", "check-config", str(broken)], capture_output=True).returncode != 0
+
+
+def test_grafana_dashboard_is_provisioned_json():
+    import json
+
+    import yaml
+
+    dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "milvus.json").read_text())
+    assert dashboard["uid"] and all(panel["targets"][0]["expr"] for panel in dashboard["panels"])
+    provider = yaml.safe_load((MONITORING / "grafana" / "provisioning" / "dashboards" / "course.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    assert {"prometheus", "alertmanager", "grafana"} <= {
+        name for name, svc in compose["services"].items() if svc.get("profiles") == ["monitoring"]}
+
+
+def test_kubernetes_lesson_validates_and_refuses_a_broken_manifest():
+    result = run_lesson("step05_production/01_kubernetes.py")
+    assert result["failed_checks"] == []
+    assert all(policy["result"] == "valid" for policy in result["policies"]) and len(result["policies"]) == 2
+    assert result["broken_refused"]
+    assert 0 < result["capacity"]["used share"] <= 0.8
+
+
+def test_cicd_lesson_validates_workflows_with_the_real_schema():
+    result = run_lesson("step05_production/02_cicd.py")
+    assert result["stages"][:3] == ["lint", "unit", "integration"] and result["stages"][-1] == "deploy-production"
+    assert result["gate_environment"] == "production"
+    assert result["milvus_service_image"].startswith("milvusdb/milvus:v3.0.") and result["milvus_service_healthcheck"]
+    valid = result["valid"]
+    assert valid["search-service.yml"] and valid["test.yml"]
+    assert not valid["a copy whose lint job lost runs-on"]
+
+
+def test_production_monitoring_lesson():
+    require_tools("promtool", "amtool")
+    result = run_lesson("step05_production/06_production_monitoring.py")
+    assert result["config_ok"] and result["rule_tests_ok"] and result["alertmanager_ok"]
+    assert result["broken_rule_caught"]
+    assert result["routes"] == {"severity=critical alertname=MilvusDown": "on-call-pager",
+                                "severity=warning alertname=MilvusSearchP95High": "team-channel"}
+    assert result["skipped"] == []
+
+
+# ---------------------------------------------------------------- lessons against the live engine
+
+
+@pytest.mark.lesson
+def test_blue_green_switch_under_load():
+    result = run_lesson("step05_production/03_blue_green.py", "--n", "5000", "--settle", "1.0")
+    assert result["queries"] > 100
+    assert result["failed"] == 0, result["errors"]
+    assert result["verified"] and result["probe_recall"] >= 0.9
+    assert result["before_versions"] == [1]
+    assert result["after_switch_versions_settled"] == [2]  # once settled, every answer comes from the new version
+    assert result["after_rollback_versions_settled"] == [1]
+
+
+@pytest.mark.lesson
+def test_ab_testing_never_declares_a_winner_too_early():
+    result = run_lesson("step05_production/04_ab_testing.py", "--n", "10000", "--requests", "1200")
+    assert result["stable_routing"] and 0.45 < result["share_b"] < 0.55
+    peek, full = result["peek"], result["full"]
+    assert peek["decision"].startswith("not yet conclusive")
+    assert full["ci_low"] <= full["diff"] <= full["ci_high"]
+    assert result["mean_recall"]["B"] > result["mean_recall"]["A"]  # ef=64 finds more true neighbours than ef=16
+    if min(full["n_a"], full["n_b"]) >= full["needed_per_arm"]:
+        assert full["decision"].startswith("B wins") and full["ci_low"] > 0 and full["p_value"] < 0.05
+    else:
+        assert full["decision"].startswith("not yet conclusive")
