@@ -40,7 +40,7 @@ list: venv
 
 # The Lite pass uses a throwaway database file; the server pass starts the
 # embedded server on a temporary data directory and always stops it.
-test: test-lite test-server
+test: test-lite test-server test-secure
 
 test-lite: venv
 	@echo "=== pass 1: unit tests + lessons on Milvus Lite ==="
@@ -50,6 +50,12 @@ test-lite: venv
 test-server: venv server-venv
 	@echo "=== pass 2: lessons on the embedded Milvus server ==="
 	$(PY) -m common.embedded_server run -- $(PY) -m pytest -m lesson
+
+# Security (RBAC + TLS) needs a server of its own: the lesson starts an authorization- and TLS-enabled
+# embedded server while no other one runs (two embedded servers cannot share etcd's ports).
+test-secure: venv server-venv
+	@echo "=== pass 3: the security lesson on its own secured embedded server ==="
+	MILVUS_URI=http://127.0.0.1:19541 $(PY) -m pytest -m secure_server
 
 test-unit: venv
 	$(PY) -m pytest -m "not lesson"

@@ -13,13 +13,9 @@ Everything a lesson needs more than once lives here, once:
 - ``curriculum``  the runner behind ``make run``
 """
 
-import os
-
 from common.config import shield_lite_uri
 from common.errors import CourseError
 
 shield_lite_uri()  # must run before anything imports pymilvus
-# gRPC's C core logs at INFO to stderr (e.g. every refused TLS handshake); lessons report errors themselves.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 __all__ = ["CourseError"]

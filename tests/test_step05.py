@@ -131,3 +131,22 @@ def test_ab_testing_never_declares_a_winner_too_early():
         assert full["decision"].startswith("B wins") and full["ci_low"] > 0 and full["p_value"] < 0.05
     else:
         assert full["decision"].startswith("not yet conclusive")
+
+
+@pytest.mark.secure_server
+def test_security_rbac_and_tls():
+    """Lite pass: an explicit skip. `make test-secure`: RBAC and TLS verified by behaviour on a real server."""
+    from common.config import is_lite_uri, load_settings
+
+    result = run_lesson("step05_production/05_security.py")
+    if is_lite_uri(load_settings().milvus_uri):
+        assert [line.split(":")[0] for line in result["skipped"]] == ["security"]
+        assert "needs rbac" in result["skipped"][0]
+        return
+    assert result["skipped"] == []
+    behaviour = result["behaviour"]
+    assert behaviour["search"] and behaviour["query"]  # the read-only user can search
+    assert not behaviour["insert"] and not behaviour["drop_collection"] and not behaviour["create_user"]
+    assert "PrivilegeInsert" in result["insert_outcome"]
+    assert result["tls_client_ok"] and result["plaintext_refused"] and result["untrusting_refused"]
+    assert result["old_root_password_refused"]
