@@ -7,12 +7,12 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
-from pymilvus import MilvusClient
-
 from common.config import load_settings, resolve_uri
 from common.connection import connect, quiet_pymilvus
 from common.engine import EngineInfo, detect
 from common.errors import CourseError
+
+from pymilvus import MilvusClient
 
 
 def lesson_parser(doc: str | None) -> argparse.ArgumentParser:

@@ -17,10 +17,10 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pymilvus import MilvusClient
-
 from common.config import is_lite_uri, load_settings, resolve_uri
 from common.errors import EngineUnavailable
+
+from pymilvus import MilvusClient
 
 HOW_TO_START = (
     "start an engine: leave MILVUS_URI unset to use Milvus Lite (a local file, "

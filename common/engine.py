@@ -14,9 +14,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from pymilvus import MilvusClient
-
 from common.config import is_lite_uri
+
+from pymilvus import MilvusClient
 
 # Capabilities every engine here has (verified on Lite 3.2.2 and server 2.3.5).
 COMMON = frozenset(

@@ -7,9 +7,9 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from common.config import load_settings
+
+import numpy as np
 
 
 def heading(title: str) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 
+from common.errors import BadInput
+
 import numpy as np
 from pymilvus import CollectionSchema, DataType, MilvusClient
-
-from common.errors import BadInput
 
 DEFAULT_DIM = 384  # all-MiniLM-L6-v2, the course's embedding model
 

@@ -23,14 +23,14 @@ import socket
 import threading
 import time
 
-from pymilvus import MilvusClient
-
 from common import cli
 from common.config import load_settings, redact, resolve_uri, setting_source
 from common.connection import connect, quiet_pymilvus
 from common.errors import EngineUnavailable
 from common.metrics import time_calls
 from common.report import heading, table
+
+from pymilvus import MilvusClient
 
 LEGACY_TO_CLIENT = [
     ("connections.connect(alias, host=, port=)", "client = MilvusClient(uri=, token=, timeout=)"),

@@ -16,15 +16,15 @@ Docs           docs/step01_basics.md, section "03 스키마와 컬렉션"
 
 from __future__ import annotations
 
-import numpy as np
-from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.connection import quiet_pymilvus
 from common.data import clustered_vectors
 from common.report import heading, table
 from common.schemas import count_rows, drop_if_exists, insert_checked, recreate_collection, vector_index
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s1_l3_"
 BOOKS = PREFIX + "books"

@@ -18,15 +18,15 @@ Docs           docs/step01_basics.md, section "04 삽입과 검색"
 
 from __future__ import annotations
 
-import numpy as np
-from pymilvus import DataType, MilvusClient
-
 from common import cli
 from common.data import exact_topk, make_dataset, normalize
 from common.errors import BadInput
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
 from common.schemas import count_rows, drop_if_exists, insert_checked, recreate_collection, search_ids, vector_index
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
 
 PREFIX = "s1_l4_"
 ARTICLES = PREFIX + "articles"

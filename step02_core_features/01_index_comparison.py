@@ -15,8 +15,6 @@ Docs           docs/step02_core_features.md, section "01 인덱스 비교"
 
 from __future__ import annotations
 
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
@@ -25,6 +23,8 @@ from common.indexes import build_params, check_index, check_search_params, memor
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
 from common.schemas import create_vector_collection, drop_if_exists, search_ids, vector_index
+
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s2_l1_"
 COLLECTION = PREFIX + "vectors"

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import re
 
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
@@ -28,6 +26,8 @@ from common.indexes import build_params, check_search_params
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
 from common.schemas import create_vector_collection, drop_if_exists, search_ids, vector_index
+
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s2_l2_"
 K = 10

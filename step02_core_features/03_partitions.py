@@ -17,16 +17,16 @@ Docs           docs/step02_core_features.md, section "03 파티션"
 
 from __future__ import annotations
 
-import numpy as np
-from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, table
 from common.schemas import drop_if_exists, recreate_collection, vector_index, vector_rows
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s2_l3_"
 BY_MONTH = PREFIX + "by_month"

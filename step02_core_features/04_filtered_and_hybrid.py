@@ -20,16 +20,16 @@ Docs           docs/step02_core_features.md, section "04 필터와 하이브리�
 
 from __future__ import annotations
 
-import numpy as np
-from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker, WeightedRanker
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, table
 from common.schemas import drop_if_exists, recreate_collection, search_ids, vector_index, vector_rows
+
+import numpy as np
+from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker, WeightedRanker
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s2_l4_"
 PRODUCTS = PREFIX + "products"

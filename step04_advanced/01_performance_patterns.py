@@ -20,9 +20,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-import numpy as np
-from pymilvus import MilvusClient
-
 from common import cli
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
@@ -30,6 +27,9 @@ from common.data import make_dataset
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, table
 from common.schemas import create_vector_collection, drop_if_exists, vector_index, vector_rows
+
+import numpy as np
+from pymilvus import MilvusClient
 
 PREFIX = "s4_l1_"
 SEARCH = PREFIX + "search"

@@ -19,15 +19,15 @@ Docs           docs/step04_advanced.md, section "02 고급 인덱싱"
 
 from __future__ import annotations
 
-import numpy as np
-from pymilvus import DataType, MilvusClient
-
 from common import cli
 from common.data import exact_topk, make_dataset
 from common.indexes import build_params
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
 from common.schemas import drop_if_exists, recreate_collection, search_ids, vector_index, vector_rows
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
 
 PREFIX = "s4_l2_"
 COLLECTION = PREFIX + "items"

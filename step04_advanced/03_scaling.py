@@ -22,10 +22,6 @@ from __future__ import annotations
 
 import zlib
 
-import numpy as np
-from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
@@ -33,6 +29,10 @@ from common.indexes import build_params, memory
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
 from common.schemas import create_vector_collection, drop_if_exists, recreate_collection, vector_index, vector_rows
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s4_l3_"
 SINGLE = PREFIX + "single"

@@ -31,13 +31,13 @@ import sys
 import threading
 import time
 
-import numpy as np
-
 from common import cli
 from common.connection import connect
 from common.errors import CourseError
 from common.metrics import percentiles
 from common.report import heading, table
+
+import numpy as np
 
 PREFIX = "s4_l4_"
 COLLECTION = PREFIX + "events"
@@ -83,9 +83,9 @@ def produce(port: int, events: int, rate: float, seed: int) -> None:
 
 
 def ensure_collection(client) -> None:
-    from pymilvus import DataType, MilvusClient
-
     from common.schemas import vector_index
+
+    from pymilvus import DataType, MilvusClient
 
     if client.has_collection(COLLECTION):
         client.load_collection(COLLECTION)  # a restarted process may find it released

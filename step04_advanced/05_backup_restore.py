@@ -27,9 +27,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-from pymilvus import DataType, MilvusClient
-
 from common import cli
 from common.config import REPO_ROOT
 from common.connection import quiet_pymilvus
@@ -38,6 +35,9 @@ from common.errors import BadInput
 from common.metrics import Stopwatch
 from common.report import heading, table
 from common.schemas import count_rows, drop_if_exists, recreate_collection, search_ids, vector_index, vector_rows
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
 
 PREFIX = "s4_l5_"
 COLLECTION = PREFIX + "catalog"

@@ -20,17 +20,17 @@ import socket
 import urllib.request
 from urllib.parse import urlparse
 
-import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.parser import text_string_to_metric_families
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
 from common.report import heading, table
 from common.schemas import create_vector_collection, drop_if_exists, vector_index
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s4_l6_"
 COLLECTION = PREFIX + "docs"

@@ -21,13 +21,13 @@ import copy
 import re
 from pathlib import Path
 
-import kubernetes_validate
-import yaml
-
 from common import cli
 from common.errors import BadInput
 from common.indexes import build_params, memory
 from common.report import heading, table
+
+import kubernetes_validate
+import yaml
 
 K8S = Path(__file__).resolve().parent / "k8s"
 COMPONENTS = ("proxy", "mixCoordinator", "streamingNode", "queryNode", "dataNode", "standalone")

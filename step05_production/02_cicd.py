@@ -20,11 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from common import cli
 from common.config import REPO_ROOT
 from common.report import heading, table
+
+import yaml
 
 WORKFLOW = Path(__file__).resolve().parent / "cicd" / "search-service.yml"
 COURSE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "test.yml"

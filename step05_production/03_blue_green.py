@@ -20,16 +20,16 @@ import contextlib
 import threading
 import time
 
-import numpy as np
-from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k
 from common.report import heading, table
 from common.schemas import count_rows, drop_if_exists, recreate_collection, search_ids, vector_index, vector_rows
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
 
 PREFIX = "s5_l3_"
 ALIAS = PREFIX + "docs"

@@ -22,12 +22,12 @@ import hashlib
 import math
 import time
 
-import numpy as np
-
 from common import cli
 from common.data import exact_topk, make_dataset
 from common.report import heading, table
 from common.schemas import create_vector_collection, drop_if_exists, vector_index
+
+import numpy as np
 
 PREFIX = "s5_l4_"
 COLLECTION = PREFIX + "docs"

@@ -27,11 +27,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import grpc
-import numpy as np
-from pymilvus import MilvusClient
-from pymilvus.exceptions import MilvusException
-
 from common import cli
 from common.config import is_lite_uri, load_settings, redact, resolve_uri
 from common.connection import quiet_pymilvus, server_address
@@ -39,6 +34,11 @@ from common.embedded_server import DEFAULT_BIN, EmbeddedServer
 from common.errors import CourseError
 from common.report import heading, table
 from common.schemas import create_vector_collection, vector_index
+
+import grpc
+import numpy as np
+from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
 
 COLLECTION = "s5_l5_docs"
 ROLE, USER = "search_reader", "search_app"

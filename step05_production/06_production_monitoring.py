@@ -26,11 +26,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from common import cli
 from common.config import REPO_ROOT
 from common.report import heading, table
+
+import yaml
 
 MONITORING = REPO_ROOT / "monitoring"
 KPIS = {

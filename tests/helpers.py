@@ -37,10 +37,15 @@ def run_lesson(name: str, *argv: str, timeout: float = 600) -> dict:
 
 
 def run_lesson_script(name: str, *argv: str, cwd: Path | None = None, env: dict | None = None,
-                      timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run a lesson as a learner does: ``python path/to/lesson.py``, from ``cwd``."""
+                      unset: tuple[str, ...] = (), timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a lesson as a learner does: ``python path/to/lesson.py``, from ``cwd``.
+
+    ``unset`` removes variables from the inherited environment, e.g. the
+    COURSE_LITE_URI that importing ``common`` in the test process set.
+    """
+    child_env = {key: value for key, value in os.environ.items() if key not in unset}
     return subprocess.run(
-        [sys.executable, str(lesson_path(name)), *argv], cwd=cwd, env={**os.environ, **(env or {})},
+        [sys.executable, str(lesson_path(name)), *argv], cwd=cwd, env={**child_env, **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
 

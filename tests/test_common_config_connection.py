@@ -3,8 +3,6 @@
 import socket
 import time
 
-import pytest
-
 from common.config import (
     DEFAULT_LITE_DB,
     REPO_ROOT,
@@ -18,6 +16,8 @@ from common.config import (
 from common.connection import connect, server_address
 from common.engine import describe, parse_version
 from common.errors import CourseError, EngineUnavailable
+
+import pytest
 
 
 def test_default_uri_is_the_repo_lite_file(monkeypatch, tmp_path):

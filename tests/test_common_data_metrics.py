@@ -1,10 +1,10 @@
 """Unit tests of common.data and common.metrics with known answers (no engine)."""
 
-import numpy as np
-import pytest
-
 from common.data import clustered_vectors, exact_topk, make_dataset, normalize
 from common.metrics import Stopwatch, percentiles, recall_at_k, time_calls
+
+import numpy as np
+import pytest
 
 
 def test_normalize_unit_rows_and_zero_rows():

@@ -2,12 +2,12 @@
 
 import json
 
-import pytest
-from pymilvus import DataType
-
 from common.errors import BadInput
 from common.report import fmt, save_json, table
 from common.schemas import validate_rows
+
+import pytest
+from pymilvus import DataType
 
 DESCRIPTION = {
     "collection_name": "books",

@@ -5,10 +5,10 @@ There is no Docker engine on CI machines, so these checks read the files.
 
 from pathlib import Path
 
+from common.config import REPO_ROOT
+
 import pytest
 import yaml
-
-from common.config import REPO_ROOT
 
 
 def load(name: str) -> dict:

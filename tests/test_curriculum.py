@@ -5,10 +5,10 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from common.curriculum import discover, run_lessons, select
 from common.errors import CourseError
+
+import pytest
 
 OK_LESSON = '''"""A lesson that works."""
 def main(argv=None):

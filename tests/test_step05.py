@@ -6,9 +6,10 @@ import os
 import shutil
 import subprocess
 
+from common.config import REPO_ROOT
+
 import pytest
 
-from common.config import REPO_ROOT
 from tests.helpers import run_lesson
 
 MONITORING = REPO_ROOT / "monitoring"
