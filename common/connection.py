@@ -93,21 +93,32 @@ def check_lite_lock(path: str) -> None:
         os.close(fd)
 
 
+def precheck(uri: str | None = None, timeout: float | None = None) -> str:
+    """The fast half of ``connect``: is the server port open / the Lite file free? Returns the resolved URI.
+
+    Lessons that do minutes of work before they need Milvus (encoding text,
+    say) call this first, so a wrong URI still fails within seconds, without
+    holding an idle connection meanwhile.
+    """
+    settings = load_settings()
+    uri = resolve_uri(uri) if uri else settings.milvus_uri
+    if is_lite_uri(uri):
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        check_lite_lock(uri)
+    else:
+        check_port(uri, settings.connect_timeout if timeout is None else timeout)
+    return uri
+
+
 def connect(uri: str | None = None, token: str | None = None, timeout: float | None = None) -> MilvusClient:
     """Return a connected client for ``uri`` (default: ``MILVUS_URI`` or the Lite file).
 
     The caller owns the client: use it as a context manager or call ``close()``.
     """
     settings = load_settings()
-    uri = resolve_uri(uri) if uri else settings.milvus_uri
+    uri = precheck(uri, timeout)
     token = settings.milvus_token if token is None else token
     timeout = settings.connect_timeout if timeout is None else timeout
-
-    if is_lite_uri(uri):
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        check_lite_lock(uri)
-    else:
-        check_port(uri, timeout)
 
     client = None
     with quiet_pymilvus():

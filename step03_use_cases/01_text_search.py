@@ -35,6 +35,7 @@ from collections import Counter
 from pathlib import Path
 
 from common import cli
+from common.connection import precheck
 from common.embeddings import EmbeddingCache, load_model
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
@@ -202,8 +203,7 @@ def main(argv=None) -> dict:
     faq = faq_entries()
     doc_questions = json.loads((DATA / "python_doc_questions.json").read_text())
 
-    with cli.engine(args.uri) as (_, info):  # fail fast on a wrong URI, before a minute of encoding
-        use_bm25 = info.has("bm25")
+    precheck(args.uri)  # a wrong URI fails now, not after a minute of encoding
 
     heading("1. The embedding model (offline) and the cache")
     with Stopwatch() as load_time:
@@ -221,7 +221,8 @@ def main(argv=None) -> dict:
     encoding["seconds"] = encode_time.seconds
     table([encoding])
 
-    with cli.engine(args.uri, quiet=True) as (client, info):
+    with cli.engine(args.uri) as (client, info):
+        use_bm25 = info.has("bm25")
         with Stopwatch() as index_time:
             build(client, DOCS, passages, doc_vectors, use_bm25)
             build(client, FAQ, faq, faq_vectors, use_bm25)
@@ -230,7 +231,7 @@ def main(argv=None) -> dict:
 
         heading("3. FAQ: held-out paraphrases (the real test) and the original questions")
         relevant = [{e["topic"]} for e in faq]
-        faq_bm25, doc_bm25 = NumpyBM25(faq), NumpyBM25(passages)
+        faq_bm25, doc_bm25 = (None, None) if use_bm25 else (NumpyBM25(faq), NumpyBM25(passages))
         paraphrased = evaluate(client, FAQ, info, faq_bm25, [e["paraphrase"] for e in faq], relevant, cache)
         original = evaluate(client, FAQ, info, faq_bm25, [e["question"] for e in faq], relevant, cache)
         table([{"questions": "paraphrased (held out)", "retriever": r, **m} for r, m in paraphrased.items()]

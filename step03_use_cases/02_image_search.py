@@ -4,8 +4,7 @@ What you learn
   - image search is vector search on features: here the 8×8 pixels of
     scikit-learn's digits (1,797 real scans shipped with the package), scaled
     to [0, 1] — 64 numbers per image — and a 16-d PCA of them for comparison;
-  - metadata next to the vector (label, ink density, a train/query split)
-    and filters on it: "similar images with heavy strokes", "the most
+  - metadata next to the vector (label, ink density) and filters on it: "similar images with heavy strokes", "the most
     similar image of a *different* digit" (which digits get confused);
   - how good it is: label precision@10 on held-out query images against a
     random baseline, and recall@10 of the HNSW index against exact NumPy

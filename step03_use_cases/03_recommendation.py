@@ -158,8 +158,7 @@ def main(argv=None) -> dict:
         name = f"c{category[test[0]]}"
         in_category = category == category[test[0]]
         cat_recs = {u: recommend(client, user_vectors[u], train[u], category=name) for u in users_in}
-        cat_items = {i: c for i, c in zip(range(args.items), category)}
-        only_category = all(cat_items[i] == category[test[0]] for r in cat_recs.values() for i in r)
+        only_category = all(category[i] == category[test[0]] for r in cat_recs.values() for i in r)
         cat_hit = float(np.mean([test[u] in cat_recs[u] for u in users_in]))
         cat_pop = float(np.mean([test[u] in popular_unseen(by_popularity, train[u], in_category) for u in users_in]))
         print(f"category {name}: {len(users_in)} users whose held-out click is in it; hit@10 {cat_hit:.3f} "

@@ -138,3 +138,11 @@ def test_benchmark_two_engines_and_recall_checked_independently(engine_info, tmp
     report = json.loads((load_settings().reports_dir / "step03_benchmark.json").read_text())
     assert report["workload"]["seed"] == seed and len(report["results"]) == 4
     assert Path(result["png"]).exists()
+
+
+def test_text_search_fails_fast_on_a_dead_server_before_encoding(tmp_path):
+    start = time.monotonic()
+    done = run_lesson_script(TEXT, cwd=tmp_path, env={"MILVUS_URI": "http://127.0.0.1:1"}, timeout=60)
+    assert done.returncode == 2 and time.monotonic() - start < 15
+    assert "Traceback" not in done.stderr and "http://127.0.0.1:1" in done.stderr
+    assert "Batches" not in done.stderr  # nothing was encoded before the check
