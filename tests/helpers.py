@@ -23,13 +23,13 @@ def lesson_path(name: str) -> Path:
     return REPO_ROOT / name
 
 
-def run_lesson(name: str, *argv: str, timeout: float = 600) -> dict:
+def run_lesson(name: str, *argv: str, timeout: float = 600, env: dict | None = None) -> dict:
     """Run a lesson's main(argv) in a child process and return the figures it returned."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         done = subprocess.run(
             [sys.executable, "-m", "common.curriculum", "_child", str(lesson_path(name)), str(out), *argv],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
         )
         if done.returncode != 0:
             raise AssertionError(f"{name} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

@@ -146,3 +146,40 @@ def test_text_search_fails_fast_on_a_dead_server_before_encoding(tmp_path):
     assert done.returncode == 2 and time.monotonic() - start < 15
     assert "Traceback" not in done.stderr and "http://127.0.0.1:1" in done.stderr
     assert "Batches" not in done.stderr  # nothing was encoded before the check
+
+
+def untrained_tiny_clip(folder: Path) -> Path:
+    """A real CLIP architecture (transformers) with random weights and a 74-token vocabulary.
+
+    Not a model of anything: it exists so the optional IMAGE_MODEL path of lesson 3.2 runs
+    end to end here, where no CLIP weights are installed. It checks plumbing, not quality.
+    """
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizerFast
+
+    folder.mkdir(parents=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for char in "abcdefghijklmnopqrstuvwxyz0123456789":
+        vocab[char] = len(vocab)
+        vocab[char + "</w>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={**small, "vocab_size": len(vocab), "max_position_embeddings": 32,
+                     "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
+        vision_config={**small, "image_size": 32, "patch_size": 8}, projection_dim=16)
+    CLIPModel(config).save_pretrained(folder)
+    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def test_image_search_clip_path_runs_with_a_local_model(tmp_path):
+    model = untrained_tiny_clip(tmp_path / "tiny-clip")
+    result = run_lesson(IMAGE, "--queries", "100", env={"IMAGE_MODEL": str(model), "HF_HUB_OFFLINE": "1"})
+    assert result["path"] == "clip" and result["skipped"] == []
+    clip = result["features"][2]
+    assert clip["features"] == "CLIP image embedding" and clip["dim"] == 16
+    assert clip["recall@10 vs exact"] >= 0.9  # the index is measured like any other; quality is not (untrained)
+    assert result["text_to_image"]["queries"] == 10 and 0 <= result["text_to_image"]["precision@10"] <= 1
