@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 from collections.abc import Callable, Iterator
 
@@ -45,6 +46,21 @@ def engine(uri: str | None = None, quiet: bool = False) -> Iterator[tuple[Milvus
     finally:
         with quiet_pymilvus(), contextlib.suppress(Exception):
             client.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM (CI cancelling, `kill`, a test timeout) raises KeyboardInterrupt,
+    so a lesson's ``finally`` stops the server or broker it started instead of leaving it running."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(main: Callable[[], dict]) -> None:

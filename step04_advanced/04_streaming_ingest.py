@@ -32,7 +32,7 @@ import threading
 import time
 
 from common import cli
-from common.connection import connect
+from common.connection import connect, precheck
 from common.errors import CourseError
 from common.metrics import percentiles
 from common.report import heading, table
@@ -228,16 +228,18 @@ def main(argv=None) -> dict:
 
     # The consumer processes own the Milvus connection while they run (Milvus Lite allows one process
     # per database and keeps it for the life of the process), so this process connects only at the end.
-    broker = start_broker()
-    try:
-        r = broker_client(broker.port)
-        r.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        heading(f"1. Produce {args.events} events at {args.rate:.0f}/s; consume in batches of {args.batch}; kill; resume")
-        print(f"broker: Valkey {r.info()['valkey_version'] if 'valkey_version' in r.info() else r.info()['redis_version']} "
-              f"on 127.0.0.1:{broker.port}, stream {STREAM!r}, group {GROUP!r}")
-        run = run_with_kill(broker.port, args)
-    finally:
-        broker.stop()
+    precheck(args.uri)  # a wrong URI fails here, before a broker and a consumer are started
+    with cli.sigterm_as_interrupt():  # a kill of this process still stops the consumer and the broker
+        broker = start_broker()
+        try:
+            r = broker_client(broker.port)
+            r.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+            heading(f"1. Produce {args.events} events at {args.rate:.0f}/s; consume in batches of {args.batch}; kill; resume")
+            print(f"broker: Valkey {r.info()['valkey_version'] if 'valkey_version' in r.info() else r.info()['redis_version']} "
+                  f"on 127.0.0.1:{broker.port}, stream {STREAM!r}, group {GROUP!r}")
+            run = run_with_kill(broker.port, args)
+        finally:
+            broker.stop()
     print("broker stopped")
 
     heading("2. What reached Milvus")

@@ -106,11 +106,12 @@ def main(argv=None) -> dict:
                         "--server-pem-path", str(pem), "--server-key-path", str(key)],
         )
         heading(f"1. A server with authentication and TLS on 127.0.0.1:{port}")
-        server.start()
-        try:
-            result = secure_walkthrough(port, pem)
-        finally:
-            server.stop()
+        with cli.sigterm_as_interrupt():  # a kill of this process must not leave the server running
+            try:
+                server.start()
+                result = secure_walkthrough(port, pem)
+            finally:
+                server.stop()
         print("secured server stopped")
     return {"engine": "server", **result}
 

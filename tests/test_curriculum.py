@@ -4,11 +4,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from common.curriculum import discover, run_lessons, select
 from common.errors import CourseError
 
 import pytest
+
+from tests.helpers import run_lesson_script
 
 OK_LESSON = '''"""A lesson that works."""
 def main(argv=None):
@@ -67,3 +70,21 @@ def test_runner_writes_summary_report_and_plot(tmp_path):
     report = json.loads((tmp_path / "reports" / "curriculum.json").read_text())
     assert report["lessons"][0]["status"] == "ok" and report["failed"] == []
     assert (tmp_path / "reports" / "curriculum.png").stat().st_size > 1000
+
+
+
+# Lessons that need no Milvus at all (they validate files), and the one that starts its own secured server.
+NO_ENGINE = {"step05_production/01_kubernetes.py", "step05_production/02_cicd.py",
+             "step05_production/06_production_monitoring.py", "step05_production/05_security.py"}
+ENGINE_LESSONS = [name for name in (f"{lesson.path.parent.name}/{lesson.path.name}" for lesson in discover()) if name not in NO_ENGINE]
+
+
+@pytest.mark.parametrize("lesson", ENGINE_LESSONS)
+def test_every_lesson_fails_fast_and_cleanly_on_a_dead_server(lesson, tmp_path):
+    """Wrong URI → one short message naming it, within seconds, no traceback, nothing started first."""
+    start = time.monotonic()
+    done = run_lesson_script(lesson, cwd=tmp_path, env={"MILVUS_URI": "http://127.0.0.1:1"}, timeout=60)
+    assert done.returncode == 2, done.stdout[-1500:] + done.stderr[-1500:]
+    assert time.monotonic() - start < 15
+    assert "Traceback" not in done.stderr and "http://127.0.0.1:1" in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3, done.stderr

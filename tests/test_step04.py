@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
-from tests.helpers import expected_for, run_lesson
+from tests.helpers import expected_for, lesson_path, run_lesson
 
 pytestmark = pytest.mark.lesson
+
+
+def test_streaming_lesson_stopped_by_sigterm_leaves_no_broker_or_consumer(tmp_path):
+    """`kill <lesson>` (or a CI timeout) mid-run: the lesson's consumer and its Valkey broker go too."""
+    lesson = subprocess.Popen(
+        [sys.executable, str(lesson_path("step04_advanced/04_streaming_ingest.py")), "--events", "100000", "--rate", "500"],
+        cwd=tmp_path, env={**os.environ, "MILVUS_URI": str(tmp_path / "stream.db")},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = None
+        for line in lesson.stdout:  # "broker: Valkey 9.1.2 on 127.0.0.1:PORT, ..."
+            match = re.search(r"broker: .* on 127\.0\.0\.1:(\d+)", line)
+            if match:
+                port = int(match.group(1))
+                break
+        assert port, "the lesson never started its broker"
+        time.sleep(3)  # the consumer is running and upserting
+        consumers = [p for p in processes() if "--role consumer" in p[1] and f"--broker-port {port}" in p[1]]
+        assert consumers, "expected a running consumer process"
+        lesson.send_signal(signal.SIGTERM)
+        lesson.wait(timeout=30)
+    finally:
+        if lesson.poll() is None:
+            lesson.kill()
+    assert lesson.returncode == 130
+    assert not any(p[0] == pid for pid, _ in consumers for p in processes())
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        raise AssertionError(f"the broker still listens on {port}")
+
+
+def processes() -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+    return found
 
 
 def test_performance_patterns():
