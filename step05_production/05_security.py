@@ -25,6 +25,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from common import cli
@@ -108,7 +109,9 @@ def main(argv=None) -> dict:
         heading(f"1. A server with authentication and TLS on 127.0.0.1:{port}")
         with cli.sigterm_as_interrupt():  # a kill of this process must not leave the server running
             try:
+                started = time.monotonic()
                 server.start()
+                print(f"secured server healthy after {time.monotonic() - started:.0f} s")
                 result = secure_walkthrough(port, pem)
             finally:
                 server.stop()

@@ -10,11 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import expected_for, lesson_path, run_lesson
+from tests.helpers import expected_for, lesson_path, run_lesson, running_processes
 
 pytestmark = pytest.mark.lesson
 
@@ -34,7 +33,7 @@ def test_streaming_lesson_stopped_by_sigterm_leaves_no_broker_or_consumer(tmp_pa
                 break
         assert port, "the lesson never started its broker"
         time.sleep(3)  # the consumer is running and upserting
-        consumers = [p for p in processes() if "--role consumer" in p[1] and f"--broker-port {port}" in p[1]]
+        consumers = [p for p in running_processes() if "--role consumer" in p[1] and f"--broker-port {port}" in p[1]]
         assert consumers, "expected a running consumer process"
         lesson.send_signal(signal.SIGTERM)
         lesson.wait(timeout=30)
@@ -42,18 +41,9 @@ def test_streaming_lesson_stopped_by_sigterm_leaves_no_broker_or_consumer(tmp_pa
         if lesson.poll() is None:
             lesson.kill()
     assert lesson.returncode == 130
-    assert not any(p[0] == pid for pid, _ in consumers for p in processes())
+    assert not any(p[0] == pid for pid, _ in consumers for p in running_processes())
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         raise AssertionError(f"the broker still listens on {port}")
-
-
-def processes() -> list[tuple[int, str]]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
-    return found
 
 
 def test_performance_patterns():

@@ -6,14 +6,16 @@ import importlib.util
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 from common.config import REPO_ROOT
 
 import pytest
 
-from tests.helpers import run_lesson
+from tests.helpers import run_lesson, running_processes
 
 MONITORING = REPO_ROOT / "monitoring"
 
@@ -182,3 +184,32 @@ def test_security_rbac_and_tls():
     assert "PrivilegeInsert" in result["insert_outcome"]
     assert result["tls_client_ok"] and result["plaintext_refused"] and result["untrusting_refused"]
     assert result["old_root_password_refused"]
+
+
+@pytest.mark.secure_server
+def test_security_lesson_killed_mid_start_leaves_no_server(tmp_path):
+    """SIGTERM while the lesson's secured server is starting: the whole server goes with the lesson.
+    Runs on its own port in pass 1 and pass 3, never beside the pass-2 server (shared etcd ports)."""
+    uri, port = "http://127.0.0.1:19541", 19541
+    if not (REPO_ROOT / ".venv-server/bin/milvus-server").exists():
+        pytest.skip("needs the embedded server (make server-venv)")
+    lesson = subprocess.Popen([sys.executable, str(REPO_ROOT / "step05_production/05_security.py")], cwd=tmp_path,
+                              env={**os.environ, "MILVUS_URI": uri}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        for line in lesson.stdout:
+            if "A server with authentication" in line:
+                break
+        deadline = time.monotonic() + 30
+        while not any(f"--proxy-port {port}" in cmd for _, cmd in running_processes()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert any(f"--proxy-port {port}" in cmd for _, cmd in running_processes()), "the lesson never started its server"
+        time.sleep(5)  # mid-start: etcd and the milvus binary are coming up
+        lesson.send_signal(signal.SIGTERM)
+        lesson.wait(timeout=90)
+    finally:
+        if lesson.poll() is None:
+            lesson.kill()
+    assert lesson.returncode == 130
+    assert not any(f"--proxy-port {port}" in cmd or "milvus-secure-" in cmd for _, cmd in running_processes())
+
