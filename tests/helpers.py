@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,3 +80,14 @@ def running_processes() -> list[tuple[int, str]]:
             with contextlib.suppress(OSError):
                 found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
     return found
+
+
+def sigterm_and_wait(process: subprocess.Popen, timeout: float) -> int:
+    """Send SIGTERM as `kill` would, wait for the exit, and never leave the process behind."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

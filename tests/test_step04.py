@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 
 import pytest
 
-from tests.helpers import expected_for, lesson_path, run_lesson, running_processes
+from tests.helpers import expected_for, lesson_path, run_lesson, running_processes, sigterm_and_wait
 
 pytestmark = pytest.mark.lesson
 
@@ -35,12 +34,9 @@ def test_streaming_lesson_stopped_by_sigterm_leaves_no_broker_or_consumer(tmp_pa
         time.sleep(3)  # the consumer is running and upserting
         consumers = [p for p in running_processes() if "--role consumer" in p[1] and f"--broker-port {port}" in p[1]]
         assert consumers, "expected a running consumer process"
-        lesson.send_signal(signal.SIGTERM)
-        lesson.wait(timeout=30)
     finally:
-        if lesson.poll() is None:
-            lesson.kill()
-    assert lesson.returncode == 130
+        returncode = sigterm_and_wait(lesson, timeout=30)
+    assert returncode == 130
     assert not any(p[0] == pid for pid, _ in consumers for p in running_processes())
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         raise AssertionError(f"the broker still listens on {port}")

@@ -6,7 +6,6 @@ import importlib.util
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from common.config import REPO_ROOT
 
 import pytest
 
-from tests.helpers import run_lesson, running_processes
+from tests.helpers import run_lesson, running_processes, sigterm_and_wait
 
 MONITORING = REPO_ROOT / "monitoring"
 
@@ -205,11 +204,8 @@ def test_security_lesson_killed_mid_start_leaves_no_server(tmp_path):
             time.sleep(0.2)
         assert any(f"--proxy-port {port}" in cmd for _, cmd in running_processes()), "the lesson never started its server"
         time.sleep(5)  # mid-start: etcd and the milvus binary are coming up
-        lesson.send_signal(signal.SIGTERM)
-        lesson.wait(timeout=90)
     finally:
-        if lesson.poll() is None:
-            lesson.kill()
-    assert lesson.returncode == 130
+        returncode = sigterm_and_wait(lesson, timeout=90)
+    assert returncode == 130
     assert not any(f"--proxy-port {port}" in cmd or "milvus-secure-" in cmd for _, cmd in running_processes())
 
