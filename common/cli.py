@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from common.config import load_settings, resolve_uri
 from common.connection import connect, quiet_pymilvus
 from common.engine import EngineInfo, detect
-from common.errors import CourseError
+from common.errors import CourseError, interrupt_on_signal
 
 from pymilvus import MilvusClient
 
@@ -48,15 +48,11 @@ def engine(uri: str | None = None, quiet: bool = False) -> Iterator[tuple[Milvus
             client.close()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Inside the block, SIGTERM (CI cancelling, `kill`, a test timeout) raises KeyboardInterrupt,
     so a lesson's ``finally`` stops the server or broker it started instead of leaving it running."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt_on_signal)
     try:
         yield
     finally:

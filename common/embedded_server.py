@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from common.config import REPO_ROOT
-from common.errors import EngineUnavailable
+from common.errors import EngineUnavailable, interrupt_on_signal
 
 DEFAULT_BIN = REPO_ROOT / ".venv-server" / "bin" / "milvus-server"
 HEALTH_URL = "http://127.0.0.1:9091/healthz"
@@ -171,10 +171,6 @@ class EmbeddedServer:
         self.stop()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["serve", "run"])
@@ -187,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = EmbeddedServer(data_dir=args.data)
     # SIGTERM (CI cancelling, `kill`) must stop the server too, like Ctrl+C does.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt_on_signal)
     started = time.monotonic()
     try:
         print(f"starting milvus-server (data: {server.data_dir}) ...", flush=True)

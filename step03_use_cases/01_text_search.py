@@ -39,7 +39,7 @@ from common.connection import precheck
 from common.embeddings import EmbeddingCache, load_model
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
-from common.schemas import drop_if_exists, recreate_collection, vector_index
+from common.schemas import drop_if_exists, insert_batches, recreate_collection, vector_index, vector_rows
 
 import numpy as np
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
@@ -99,11 +99,8 @@ def build(client, name: str, passages: list[dict], vectors: np.ndarray, with_bm2
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     # Bounded: every row is flushed before load, so searches see it without the server's Strong wait.
     recreate_collection(client, name, text_schema(vectors.shape[1], with_bm25), index, consistency_level="Bounded")
-    rows = [{"id": i, "topic": p["topic"], "text": p["text"], "embedding": v.tolist()}
-            for i, (p, v) in enumerate(zip(passages, vectors))]
-    for start in range(0, len(rows), 1000):
-        client.insert(name, rows[start : start + 1000])
-    client.flush(name)
+    insert_batches(client, name, vector_rows(vectors, id=range(len(passages)), topic=[p["topic"] for p in passages],
+                                             text=[p["text"] for p in passages]), batch=1000)
     client.load_collection(name)
 
 

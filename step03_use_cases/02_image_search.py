@@ -29,7 +29,7 @@ from common.data import exact_topk
 from common.embeddings import load_model
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, recreate_collection, vector_index
+from common.schemas import drop_if_exists, insert_batches, recreate_collection, vector_index, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -71,18 +71,17 @@ def index_images(client, collection: str, features: np.ndarray, labels, ink, row
     s.add_field("id", DataType.INT64, is_primary=True)
     s.add_field("label", DataType.INT64)
     s.add_field("ink", DataType.FLOAT)  # share of the 8×8 grid that is inked
-    s.add_field("features", DataType.FLOAT_VECTOR, dim=features.shape[1])
+    s.add_field("embedding", DataType.FLOAT_VECTOR, dim=features.shape[1])
     # Bounded: rows are flushed before load, so searches see them without the server's Strong wait.
-    recreate_collection(client, collection, s, vector_index("features", "HNSW", metric, M=16, efConstruction=128),
+    recreate_collection(client, collection, s, vector_index("embedding", "HNSW", metric, M=16, efConstruction=128),
                         consistency_level="Bounded")
-    client.insert(collection, [{"id": int(i), "label": int(labels[i]), "ink": float(ink[i]), "features": features[i].tolist()}
-                           for i in rows])
-    client.flush(collection)
+    insert_batches(client, collection, vector_rows(features[rows], id=rows.tolist(), label=labels[rows].tolist(),
+                                                   ink=ink[rows].tolist()))
     client.load_collection(collection)
 
 
 def search(client, collection: str, vectors: np.ndarray, metric: str, filter: str = "") -> list[list[dict]]:
-    hits = client.search(collection, vectors.tolist(), anns_field="features", limit=K, filter=filter,
+    hits = client.search(collection, vectors.tolist(), anns_field="embedding", limit=K, filter=filter,
                          output_fields=["label", "ink"], search_params={"metric_type": metric, "params": {"ef": 64}})
     return [[{"id": h["id"], "label": h["entity"]["label"], "ink": h["entity"]["ink"], "distance": h["distance"]}
              for h in row] for row in hits]
@@ -97,7 +96,7 @@ def evaluate(client, collection, name, features, labels, ink, indexed, queries, 
     results = search(client, collection, features[queries], metric)
     truth, _ = exact_topk(features[indexed], features[queries], K, metric)
     found = [[h["id"] for h in row] for row in results]
-    latency = time_calls(lambda v: client.search(collection, [v], anns_field="features", limit=K), features[queries[:100]].tolist(), warmup=5)
+    latency = time_calls(lambda v: client.search(collection, [v], anns_field="embedding", limit=K), features[queries[:100]].tolist(), warmup=5)
     return {"features": name, "dim": features.shape[1], "precision@10": precision_at_k(results, labels[queries]),
             "recall@10 vs exact": recall_at_k(found, indexed[truth], K), "p50 ms": latency.p50_ms}
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from common import cli
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
-from common.schemas import drop_if_exists, recreate_collection, vector_index
+from common.schemas import drop_if_exists, insert_batches, recreate_collection, vector_index, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -95,9 +95,8 @@ def index_items(client, vectors: np.ndarray, category: np.ndarray, popularity: n
     # Inner product: the score the factorisation was trained to predict (not cosine: the norm carries popularity)
     recreate_collection(client, ITEMS, s, vector_index("embedding", "HNSW", "IP", M=16, efConstruction=128),
                         consistency_level="Bounded")  # rows are flushed before load; no Strong wait per search
-    client.insert(ITEMS, [{"id": i, "category": f"c{category[i]}", "popularity": float(popularity[i]),
-                           "embedding": vectors[i].tolist()} for i in range(len(vectors))])
-    client.flush(ITEMS)
+    insert_batches(client, ITEMS, vector_rows(vectors, id=range(len(vectors)), category=[f"c{c}" for c in category],
+                                              popularity=popularity.tolist()))
     client.load_collection(ITEMS)
 
 

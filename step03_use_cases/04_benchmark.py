@@ -30,7 +30,7 @@ from common.data import exact_topk, make_dataset
 from common.indexes import build_params, search_knob
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, search_ids, vector_index
+from common.schemas import drop_if_exists, insert_batches, recreate_collection, search_ids, vector_index, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -61,14 +61,9 @@ def load(client, data, bucket, index_type: str, timeout: float) -> dict:
     s.add_field("id", DataType.INT64, is_primary=True)
     s.add_field("bucket", DataType.INT64)
     s.add_field("embedding", DataType.FLOAT_VECTOR, dim=data.base.shape[1])
-    drop_if_exists(client, COLLECTION)
-    client.create_collection(COLLECTION, schema=s, consistency_level="Bounded")
+    recreate_collection(client, COLLECTION, s, consistency_level="Bounded")
     with Stopwatch() as insert:
-        for start in range(0, len(data.base), 5000):
-            stop = start + 5000
-            client.insert(COLLECTION, [{"id": i, "bucket": int(b), "embedding": v.tolist()} for i, b, v in
-                                       zip(range(start, stop), bucket[start:stop], data.base[start:stop])])
-        client.flush(COLLECTION)
+        insert_batches(client, COLLECTION, vector_rows(data.base, id=range(len(data.base)), bucket=bucket.tolist()))
     build = build_params(index_type, len(data.base), data.base.shape[1])
     with Stopwatch() as index:
         client.create_index(COLLECTION, vector_index("embedding", index_type, METRIC, **build), timeout=timeout)

@@ -25,7 +25,15 @@ from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists, recreate_collection, search_ids, vector_index, vector_rows
+from common.schemas import (
+    count_rows,
+    drop_if_exists,
+    insert_batches,
+    recreate_collection,
+    search_ids,
+    vector_index,
+    vector_rows,
+)
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -44,9 +52,7 @@ def build_version(client, name: str, vectors: np.ndarray, version: int) -> None:
     schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=vectors.shape[1])
     recreate_collection(client, name, schema)
     rows = vector_rows(vectors, id=range(len(vectors)), version=[version] * len(vectors))
-    for start in range(0, len(rows), 2000):
-        client.insert(name, rows[start : start + 2000])
-    client.flush(name)
+    insert_batches(client, name, rows, batch=2000)
     client.create_index(name, vector_index("embedding", "HNSW", "COSINE"))
     client.load_collection(name)
 
