@@ -182,11 +182,13 @@ def evaluate(client, name, info, bm25_fallback, questions, relevant, cache) -> d
     return results
 
 
-def show_examples(client, cache, questions: list[str]) -> None:
+def show_examples(client, cache, questions: list[dict]) -> None:
     for question in questions:
-        hit = client.search(DOCS, cache.encode([question], progress=False).tolist(), anns_field="embedding", limit=1,
+        hit = client.search(DOCS, cache.encode([question["q"]], progress=False).tolist(), anns_field="embedding", limit=1,
                             output_fields=["topic", "text"])[0][0]
-        print(f"Q: {question}\n   → [{hit['entity']['topic']}] {hit['entity']['text'][:110]}...  (cosine {hit['distance']:.3f})")
+        topic = hit["entity"]["topic"]
+        verdict = "right section" if topic in question["topics"] else f"miss: the answer is in {', '.join(question['topics'])}"
+        print(f"Q: {question['q']}\n   → [{topic}] {hit['entity']['text'][:100]}...  (cosine {hit['distance']:.3f}; {verdict})")
 
 
 def main(argv=None) -> dict:
@@ -215,6 +217,8 @@ def main(argv=None) -> dict:
         faq_vectors = cache.encode([e["text"] for e in faq], batch_size=args.batch_size)
         encoding["encoded now"] += cache.misses
         encoding["from cache"] += cache.hits
+    # identical passages (the reference repeats some text) are encoded once
+    encoding["duplicates"] = encoding["texts"] - encoding["encoded now"] - encoding["from cache"]
     encoding["seconds"] = encode_time.seconds
     table([encoding])
 
@@ -238,7 +242,7 @@ def main(argv=None) -> dict:
         docs = evaluate(client, DOCS, info, doc_bm25, [q["q"] for q in doc_questions],
                         [set(q["topics"]) for q in doc_questions], cache)
         table([{"retriever": r, **m} for r, m in docs.items()])
-        show_examples(client, cache, [doc_questions[0]["q"], doc_questions[8]["q"]])
+        show_examples(client, cache, [doc_questions[0], doc_questions[8]])
 
         latency = time_calls(lambda v: client.search(DOCS, [v], anns_field="embedding", limit=K),
                              doc_vectors[:100].tolist(), warmup=5)

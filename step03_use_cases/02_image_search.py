@@ -184,7 +184,8 @@ def main(argv=None) -> dict:
         filtered = filtered_searches(client, pixels, labels, ink, queries, metric)
         print(f"filter {filtered['ink filter']!r}: every hit passes: {filtered['every hit passes the ink filter']}; "
               f"precision@10 {filtered['precision@10 with the ink filter']:.3f}")
-        print("filter 'label != <query label>' → the most similar *other* digit; the pairs most often confused:")
+        print(f"filter 'label != <query label>' → the most similar *other* digit (every hit has another label: "
+              f"{filtered['every hit has another label']}); the pairs most often confused:")
         table(filtered["most confused pairs"])
 
         heading("3. A picture of the results")

@@ -147,9 +147,9 @@ def main(argv=None) -> dict:
         hit_mf = float(np.mean([t in r for t, r in zip(test, recommended)]))
         hit_pop = float(np.mean([t in p for t, p in zip(test, popular)]))
         coverage = len({i for r in recommended for i in r}) / args.items
-        table([{"recommender": "ALS vectors in Milvus", "hit@10": hit_mf, "distinct items shown": coverage},
+        table([{"recommender": "ALS vectors in Milvus", "hit@10": hit_mf, "share of catalogue shown": coverage},
                {"recommender": "popularity (unseen top 10)", "hit@10": hit_pop,
-                "distinct items shown": len({i for p in popular for i in p}) / args.items}])
+                "share of catalogue shown": len({i for p in popular for i in p}) / args.items}])
         print(f"lift over popularity: {hit_mf / hit_pop:.2f}×; recommended items the user had already seen: {seen_violations}")
 
         heading("3. Same, restricted to one category (filter: category == ... and id not in [...])")
@@ -162,6 +162,9 @@ def main(argv=None) -> dict:
         cat_pop = float(np.mean([test[u] in popular_unseen(by_popularity, train[u], in_category) for u in users_in]))
         print(f"category {name}: {len(users_in)} users whose held-out click is in it; hit@10 {cat_hit:.3f} "
               f"vs popularity in the category {cat_pop:.3f}; every item in {name}: {only_category}")
+        if cat_pop > cat_hit:
+            print("Popularity wins here: inside one category tastes differ little and popularity a lot; blend the two "
+                  "scores (docs/step03_use_cases.md, 03).")
 
         latency = time_calls(lambda u: recommend(client, user_vectors[u], train[u]), list(range(200)), warmup=5)
         print(f"\nrecommendation latency (filtered search) over {latency.calls} users: p50 {latency.p50_ms:.1f} ms, "
