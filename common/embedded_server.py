@@ -30,6 +30,7 @@ from common.errors import EngineUnavailable, interrupt_on_signal
 
 DEFAULT_BIN = REPO_ROOT / ".venv-server" / "bin" / "milvus-server"
 HEALTH_URL = "http://127.0.0.1:9091/healthz"
+SESSION_TTL_S = 35  # the server's session lease (common.session.ttl: 30 s) plus a margin
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -83,7 +84,8 @@ class EmbeddedServer:
         leader changed"), and the start-up hangs. Measured here: 2 of 4 starts in a
         row. A healthy start takes 6–40 s, so an attempt that is not healthy after
         ``attempt_timeout`` is stopped and started again on the same data
-        directory, at most ``attempts`` times, saying so on stderr.
+        directory, at most ``attempts`` times, saying so on stderr; after a restart it
+        waits until the dead attempt's etcd sessions have expired.
         """
         if not self.binary.exists():
             raise EngineUnavailable(
@@ -99,6 +101,13 @@ class EmbeddedServer:
         for attempt in range(1, attempts + 1):
             self._launch()
             if self._wait_healthy(attempt_timeout):
+                if attempt > 1:
+                    # The killed attempt's components stay registered in etcd until their session lease
+                    # (common.session.ttl, 30 s) runs out; until then the new root coordinator still calls
+                    # the dead proxy (seen: update_password → "UpdateCredentialCache failed, proxyID = 1").
+                    print(f"milvus-server healthy on attempt {attempt}; waiting {SESSION_TTL_S} s for the previous "
+                          "attempt's sessions to expire", file=sys.stderr, flush=True)
+                    time.sleep(SESSION_TTL_S)
                 return self
             tail = self.log_tail()
             self._terminate()
