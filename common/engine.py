@@ -3,8 +3,8 @@
 Engines differ a lot: Milvus Lite has no IVF_PQ and no users; the embedded
 2.3 server has no BM25, no sparse vectors and no multi-vector hybrid search,
 and it *accepts* ``group_by_field`` and then ignores it. The capability set
-below records what was verified on each engine (see DESIGN.md, "Facts
-measured on these machines"), so lessons branch on facts, never on a probe
+below records what was verified on each engine by running it (Lite 3.2.2 and
+the embedded server 2.3.5; newer servers from their release notes), so lessons branch on facts, never on a probe
 that may hang (a CPU server accepts a GPU index and never builds it).
 """
 

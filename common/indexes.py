@@ -32,7 +32,10 @@ def pq_m(dim: int) -> int:
 
 
 def build_params(index_type: str, n: int, dim: int) -> dict:
-    """Build parameters this course uses by default for ``n`` vectors of ``dim``."""
+    """Build parameters later lessons use for ``n`` vectors of ``dim``.
+
+    Lesson 2.1 writes these out and explains each one; a test keeps the two identical.
+    """
     nlist = default_nlist(n)
     return {
         "FLAT": {},

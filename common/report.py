@@ -113,11 +113,11 @@ def save_figure(fig, name: str) -> Path:
     return path
 
 
-def new_figure(width: float = 7, height: float = 4.5):
-    """A figure and axes on the non-interactive Agg backend (no display needed)."""
+def new_figure(width: float = 7, height: float = 4.5, ncols: int = 1):
+    """A figure and axes (a tuple of ``ncols`` axes when > 1) on the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height))
+    return plt.subplots(ncols=ncols, figsize=(width, height))

@@ -1,4 +1,7 @@
-"""Schema and collection helpers: (re)creation, loading, counting, batched search, row validation.
+"""Course plumbing around collections: cleanup, exact counts, row shaping, batched search, row validation.
+
+Creating schemas, indexes and collections is what the lessons teach, so
+each lesson writes those calls itself; nothing here hides them.
 
 pymilvus reports a wrong-dimension row as "float_vector data has 15
 elements, expected num_rows(4) * dim(3)" — true, but it names neither the
@@ -15,46 +18,11 @@ from collections.abc import Mapping, Sequence
 from common.errors import BadInput
 
 import numpy as np
-from pymilvus import CollectionSchema, DataType, MilvusClient
-
-DEFAULT_DIM = 384  # all-MiniLM-L6-v2, the course's embedding model
-
-
-def document_schema(dim: int = DEFAULT_DIM, dynamic: bool = False) -> CollectionSchema:
-    """The course's basic schema: INT64 auto_id key, VARCHAR(512) text, FLOAT_VECTOR(dim)."""
-    schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=dynamic)
-    schema.add_field("id", DataType.INT64, is_primary=True, description="auto-generated primary key")
-    schema.add_field("text", DataType.VARCHAR, max_length=512, description="the source text")
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim, description="the text's embedding")
-    return schema
-
-
-def vector_index(field: str = "embedding", index_type: str = "HNSW", metric: str = "COSINE", **params):
-    """Index parameters for one vector field (pymilvus' ``IndexParams``).
-
-    HNSW gets M=16, efConstruction=128 unless given: a server requires both.
-    """
-    if index_type.startswith("HNSW"):
-        params = {"M": 16, "efConstruction": 128, **params}
-    index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name=field, index_type=index_type, metric_type=metric, params=params)
-    return index_params
-
-
-def recreate_collection(client: MilvusClient, name: str, schema: CollectionSchema, index_params=None, **kwargs) -> None:
-    """Drop ``name`` if it exists and create it again (Strong consistency by default).
-
-    Strong consistency makes a search see every row inserted before it, which
-    is what a lesson that inserts and then searches expects. (The server's
-    default, Bounded, may hide rows for a moment.)
-    """
-    if client.has_collection(name):
-        client.drop_collection(name)
-    kwargs.setdefault("consistency_level", "Strong")
-    client.create_collection(name, schema=schema, index_params=index_params, **kwargs)
+from pymilvus import DataType, MilvusClient
 
 
 def drop_if_exists(client: MilvusClient, *names: str) -> None:
+    """Drop each named collection that exists (a lesson's cleanup, before and after it runs)."""
     for name in names:
         if client.has_collection(name):
             client.drop_collection(name)
@@ -189,27 +157,6 @@ def insert_checked(client: MilvusClient, name: str, rows: Sequence[Mapping], **k
     """Validate the whole batch against the schema, then insert it in one call."""
     validate_rows(client.describe_collection(name), rows)
     return client.insert(name, list(rows), **kwargs)
-
-
-def insert_batches(client: MilvusClient, name: str, rows: Sequence[Mapping], batch: int = 5000) -> None:
-    """Insert ``rows`` in batches of ``batch`` (one gRPC message each), then flush."""
-    for start in range(0, len(rows), batch):
-        client.insert(name, list(rows[start : start + batch]))
-    client.flush(name)
-
-
-def create_vector_collection(client: MilvusClient, name: str, vectors: np.ndarray, index_params=None,
-                             batch: int = 5000) -> None:
-    """(Re)create ``name`` with an INT64 ``id`` (row number) and ``embedding``, insert ``vectors``, flush.
-
-    Flushing seals the segments: on a server only sealed segments get an
-    index, so measure an index only after this returns.
-    """
-    schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))
-    recreate_collection(client, name, schema, index_params)
-    insert_batches(client, name, vector_rows(vectors, id=range(len(vectors))), batch)
 
 
 def search_ids(client: MilvusClient, name: str, queries: np.ndarray, limit: int, batch: int = 100, **kwargs) -> list[list[int]]:

@@ -24,13 +24,14 @@ import threading
 import time
 
 from common import cli
-from common.config import load_settings, redact, resolve_uri, setting_source
-from common.connection import connect, quiet_pymilvus
+from common.config import is_lite_uri, load_settings, redact, resolve_uri, setting_source
+from common.connection import HOW_TO_START, connect, precheck, quiet_pymilvus, short_reason
 from common.errors import EngineUnavailable
 from common.metrics import time_calls
 from common.report import heading, table
 
 from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
 
 LEGACY_TO_CLIENT = [
     ("connections.connect(alias, host=, port=)", "client = MilvusClient(uri=, token=, timeout=)"),
@@ -44,6 +45,23 @@ LEGACY_TO_CLIENT = [
     ("collection.query(expr)", "client.query(name, filter=, output_fields=)"),
     ("utility.drop_collection(name)", "client.drop_collection(name)"),
 ]
+
+
+# docs:begin connect
+def connect_and_close(uri: str, token: str, timeout: float) -> str:
+    """The whole connection pattern: build one client, use it, close it."""
+    precheck(uri, timeout)  # the course's fast check: is the port open / the Lite file free? (see below)
+    client = MilvusClient(
+        uri=uri,  # "http://host:19530" for a server, or a file path ("./milvus.db") for Milvus Lite
+        token=token,  # "user:password" or an API key when auth is on; "" when it is off
+        timeout=timeout,  # seconds a call may take before it fails; None waits as long as pymilvus retries
+    )
+    try:
+        version = client.get_server_version()  # a real round trip: proves the server answers
+        return f"server version {version}; {len(client.list_collections())} collections"
+    finally:
+        client.close()  # frees the gRPC channel; on Milvus Lite it also unlocks the .db file
+# docs:end
 
 
 def show_configuration() -> dict:
@@ -144,6 +162,17 @@ def reuse_demo(uri: str, token: str, requests: int) -> dict:
             "reconnect_p50_ms": dedicated.p50_ms, "reuse_speedup": speedup}
 
 
+def import_time_note() -> None:
+    """A pymilvus behaviour worth knowing before you copy a lesson into your own project."""
+    print(
+        "Note: pymilvus reads MILVUS_URI from the environment (and from a .env it finds) when it is *imported*,\n"
+        "for its legacy `connections` API, and raises 'Illegal uri' if the value is a file path, as a Milvus Lite\n"
+        "URI is. This course imports `common` first, which moves a Lite path out of MILVUS_URI before pymilvus\n"
+        "loads. In your own code: keep a Lite path in a variable of your own (e.g. APP_MILVUS_URI) and pass it\n"
+        "as MilvusClient(uri=...), or use MILVUS_URI only for server URIs."
+    )
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--requests", type=int, default=30, help="requests per pattern (default 30)")
@@ -154,24 +183,31 @@ def main(argv=None) -> dict:
     sources = show_configuration()
 
     heading("2. Connect and close")
-    with cli.engine(args.uri) as (client, info):
-        print(f"connected; server version {client.get_server_version()}; collections: {len(client.list_collections())}")
-    print("The `with cli.engine(...)` block closed the client. In your own code: "
-          "contextlib.closing(MilvusClient(...)) or client.close() in a finally.")
+    settings = load_settings()
+    uri = resolve_uri(args.uri) if args.uri else settings.milvus_uri
+    try:
+        with quiet_pymilvus():
+            outcome = connect_and_close(uri, settings.milvus_token, settings.connect_timeout)
+    except MilvusException as exc:
+        raise EngineUnavailable(f"Milvus at {uri} did not answer: {short_reason(exc)}", HOW_TO_START) from None
+    print(f"MilvusClient(uri={uri!r}, token={redact(settings.milvus_token)!r}, "
+          f"timeout={settings.connect_timeout:g}) → {outcome}")
+    print("From lesson 1.3 on, `with cli.engine(args.uri) as (client, info):` does exactly this (precheck, MilvusClient,\n"
+          "get_server_version, close at the end) and adds `info`: the engine's kind, version and capabilities.")
+    import_time_note()
 
     heading("3. Fail fast: bounded connection attempts")
     failures = fail_fast_demo(args.timeout)
 
     heading("4. Reuse one client")
-    uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri
-    reuse = reuse_demo(uri, load_settings().milvus_token, args.requests)
+    reuse = reuse_demo(uri, settings.milvus_token, args.requests)
 
     heading("5. Legacy ORM API → MilvusClient")
     table([{"pymilvus ORM (deprecated in 3.x)": old, "MilvusClient": new} for old, new in LEGACY_TO_CLIENT])
 
     return {
         "headline": f"fail-fast {failures['closed_port_s'] * 1000:.0f} ms; reuse {reuse['reuse_speedup']:.1f}× faster",
-        "engine": info.kind,
+        "engine": "lite" if is_lite_uri(uri) else "server",
         "config_sources": sources,
         **failures,
         **reuse,

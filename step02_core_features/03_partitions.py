@@ -22,7 +22,7 @@ from common.connection import quiet_pymilvus
 from common.data import make_dataset
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, table
-from common.schemas import drop_if_exists, recreate_collection, vector_index, vector_rows
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -36,83 +36,115 @@ CATEGORIES = [f"cat{i:02d}" for i in range(20)]
 K = 10
 
 
-def schema(dim: int, partition_key: bool = False):
-    s = MilvusClient.create_schema(auto_id=False)
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("month", DataType.INT64)
-    s.add_field("category", DataType.VARCHAR, max_length=16, is_partition_key=partition_key)
-    s.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
-    return s
+def create(client, name: str, dim: int, partition_key: bool = False, **kwargs) -> None:
+    """id, month, category, embedding; FLAT keeps every comparison exact (an ANN index may differ per plan)."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="month", datatype=DataType.INT64)
+    schema.add_field(field_name="category", datatype=DataType.VARCHAR, max_length=16,
+                     is_partition_key=partition_key)  # True: Milvus routes rows to partitions by this field's hash
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="FLAT", metric_type="COSINE")
+    drop_if_exists(client, name)
+    client.create_collection(collection_name=name, schema=schema, index_params=index_params,
+                             consistency_level="Strong", **kwargs)
+
+
+# docs:begin monthly
+def fill_by_month(client, data, months, categories) -> None:
+    """One partition per month; each row is inserted into its month's partition."""
+    create(client, BY_MONTH, data.base.shape[1])  # every collection starts with a partition "_default"
+    for m in range(1, 13):
+        client.create_partition(
+            collection_name=BY_MONTH,
+            partition_name=f"m{m:02d}",  # a name you choose; up to 1,024 per collection from Milvus 2.4
+        )
+    for m in range(1, 13):
+        rows_m = np.flatnonzero(months == m)
+        client.insert(collection_name=BY_MONTH, partition_name=f"m{m:02d}",  # rows go to this partition only
+                      data=vector_rows(data.base[rows_m], id=rows_m.tolist(), month=[m] * len(rows_m),
+                                       category=[categories[i] for i in rows_m]))
+    client.flush(collection_name=BY_MONTH)
+
+
+def search_march(client, query: list[float], by_partition: bool) -> list[dict]:
+    """The same question two ways: search one partition, or the whole collection with a filter."""
+    if by_partition:
+        return client.search(collection_name=BY_MONTH, data=[query], limit=K, output_fields=["month"],
+                             consistency_level="Bounded", partition_names=["m03"])[0]  # only these are searched
+    return client.search(collection_name=BY_MONTH, data=[query], limit=K, output_fields=["month"],
+                         consistency_level="Bounded", filter="month == 3")[0]
+# docs:end
 
 
 def first_error_line(exc: MilvusException) -> str:
     return exc.message.strip().splitlines()[0][:110]
 
 
-def monthly_partitions(client, info, data, months, categories, queries) -> dict:
-    # FLAT keeps the comparison exact: an ANN index may legitimately differ between two plans
-    recreate_collection(client, BY_MONTH, schema(data.base.shape[1]), vector_index("embedding", "FLAT", "COSINE"))
-    for m in range(1, 13):
-        client.create_partition(BY_MONTH, f"m{m:02d}")
+def monthly_partitions(client, data, months, categories, queries) -> dict:
     with Stopwatch() as sw:
-        for m in range(1, 13):
-            rows_m = np.flatnonzero(months == m)
-            client.insert(BY_MONTH, vector_rows(data.base[rows_m], id=rows_m.tolist(), month=[m] * len(rows_m),
-                                                category=[categories[i] for i in rows_m]), partition_name=f"m{m:02d}")
-        client.flush(BY_MONTH)
+        fill_by_month(client, data, months, categories)
     stats = {p: int(client.get_partition_stats(BY_MONTH, p)["row_count"]) for p in ("m01", "m03")}
     expected = {p: int((months == int(p[1:])).sum()) for p in stats}
     print(f"{len(client.list_partitions(BY_MONTH))} partitions (_default + m01..m12): insert {sw.seconds:.1f} s; "
           f"rows in m01 / m03: {stats['m01']} / {stats['m03']} (expected {expected['m01']} / {expected['m03']})")
-
-    def by_partition(q):
-        return client.search(BY_MONTH, [q], limit=K, partition_names=["m03"], consistency_level="Bounded",
-                             output_fields=["month"])[0]
-
-    def by_filter(q):
-        return client.search(BY_MONTH, [q], limit=K, filter="month == 3", consistency_level="Bounded")[0]
-
-    same = sum([h["id"] for h in by_partition(q)] == [h["id"] for h in by_filter(q)] for q in queries)
-    part_lat = time_calls(by_partition, queries, warmup=3)
-    filt_lat = time_calls(by_filter, queries, warmup=3)
+    same = sum([h["id"] for h in search_march(client, q, True)] == [h["id"] for h in search_march(client, q, False)]
+               for q in queries)
+    part_lat = time_calls(lambda q: search_march(client, q, True), queries, warmup=3)
+    filt_lat = time_calls(lambda q: search_march(client, q, False), queries, warmup=3)
     table([
         {"search": "partition_names=['m03']", "p50 ms": part_lat.p50_ms, "p95 ms": part_lat.p95_ms},
         {"search": "whole collection, filter month == 3", "p50 ms": filt_lat.p50_ms, "p95 ms": filt_lat.p95_ms},
     ])
-    only_march = all(h["entity"]["month"] == 3 for q in queries[:10] for h in by_partition(q))
+    only_march = all(h["entity"]["month"] == 3 for q in queries[:10] for h in search_march(client, q, True))
     print(f"identical top-{K} ids for {same}/{len(queries)} queries; partition hits all from month 3: {only_march}")
-
-    base = {"identical": same, "queries": len(queries), "partition_p50_ms": part_lat.p50_ms,
+    return {"identical": same, "queries": len(queries), "partition_p50_ms": part_lat.p50_ms,
             "filter_p50_ms": filt_lat.p50_ms, "partition_rows": stats, "expected_rows": expected, "only_march": only_march}
 
-    heading("Load and release single partitions")
+
+# docs:begin load-partitions
+def load_one_partition(client) -> dict:
+    """Release the collection, then load only March: memory for one month instead of twelve."""
+    client.release_collection(collection_name=BY_MONTH)
+    client.load_partitions(
+        collection_name=BY_MONTH,
+        partition_names=["m03"],  # only these partitions are loaded into memory
+    )
+    return {p: client.get_load_state(BY_MONTH, partition_name=p)["state"].name for p in ("m03", "m04")}
+# docs:end
+
+
+def partial_load(client, info, queries) -> dict:
     if not info.has("partition_load"):
         print(info.skip_reason("partition_load"))
-        return {**base, "skipped": [f"partition load: {info.skip_reason('partition_load')}"]}
-    client.release_collection(BY_MONTH)
-    client.load_partitions(BY_MONTH, ["m03"])
-    states = {p: client.get_load_state(BY_MONTH, partition_name=p)["state"].name for p in ("m03", "m04")}
-    hits_loaded = len(by_partition(queries[0]))
+        return {"skipped": [f"partition load: {info.skip_reason('partition_load')}"]}
+    states = load_one_partition(client)
+    hits_loaded = len(search_march(client, queries[0], True))
     with quiet_pymilvus():
         try:
-            client.search(BY_MONTH, [queries[0]], limit=K, partition_names=["m04"])
+            client.search(collection_name=BY_MONTH, data=[queries[0]], limit=K, partition_names=["m04"])
             unloaded = "searched (engine loads on demand)"
         except MilvusException as exc:
             unloaded = f"refused: {first_error_line(exc)}"
     table([{"partition": p, "load state": s} for p, s in states.items()])
     print(f"search m03 → {hits_loaded} hits; search m04 → {unloaded}")
-    return {**base, "load_states": states, "unloaded_search": unloaded, "skipped": []}
+    return {"load_states": states, "unloaded_search": unloaded, "skipped": []}
 
 
 def partition_key(client, data, months, categories, queries) -> dict:
-    recreate_collection(client, BY_KEY, schema(data.base.shape[1], partition_key=True),
-                        vector_index("embedding", "FLAT", "COSINE"), num_partitions=16)
-    client.insert(BY_KEY, vector_rows(data.base, id=list(range(len(data.base))), month=months.tolist(), category=categories))
-    client.flush(BY_KEY)
+    # docs:begin partition-key
+    create(client, BY_KEY, data.base.shape[1], partition_key=True,
+           num_partitions=16)  # create_collection(..., num_partitions=16): the hash buckets of the partition key
+    client.insert(collection_name=BY_KEY, data=vector_rows(data.base, id=list(range(len(data.base))),
+                                                          month=months.tolist(), category=categories))
+    client.flush(collection_name=BY_KEY)
+    hits = client.search(collection_name=BY_KEY, data=[queries[0]], limit=K, output_fields=["category"],
+                         filter='category == "cat07"')[0]  # the filter on the key prunes to one partition
+    # docs:end
     partitions = client.list_partitions(BY_KEY)
     print(f"partition key 'category': {len(CATEGORIES)} categories hashed into {len(partitions)} partitions "
           f"({partitions[0]}, …)")
-    hits = client.search(BY_KEY, [queries[0]], limit=K, filter='category == "cat07"', output_fields=["category"])[0]
     only_cat07 = all(h["entity"]["category"] == "cat07" for h in hits)
     print(f'filter category == "cat07" → {len(hits)} hits, all cat07: {only_cat07} (Milvus searched only its partition)')
     with quiet_pymilvus():
@@ -130,19 +162,20 @@ def many_partitions(client, data, many: int, queries) -> dict:
     out = {}
     n = min(len(data.base), 4000)
     for count in (1, many):
-        recreate_collection(client, MANY, schema(data.base.shape[1]), vector_index("embedding", "FLAT", "COSINE"))
-        with Stopwatch() as create:
+        create(client, MANY, data.base.shape[1])
+        with Stopwatch() as made:
             for p in range(count - 1):
                 client.create_partition(MANY, f"p{p}")
         names = client.list_partitions(MANY)
         with Stopwatch() as insert:
             for i, name in enumerate(names):
                 idx = np.arange(i, n, len(names))
-                client.insert(MANY, vector_rows(data.base[idx], id=idx.tolist(), month=[1] * len(idx), category=["x"] * len(idx)),
-                              partition_name=name)
-            client.flush(MANY)
-        latency = time_calls(lambda q: client.search(MANY, [q], limit=K, consistency_level="Bounded"), queries, warmup=3)
-        out[count] = {"partitions": len(names), "create s": create.seconds, "insert+flush s": insert.seconds,
+                client.insert(collection_name=MANY, partition_name=name,
+                              data=vector_rows(data.base[idx], id=idx.tolist(), month=[1] * len(idx), category=["x"] * len(idx)))
+            client.flush(collection_name=MANY)
+        latency = time_calls(lambda q: client.search(collection_name=MANY, data=[q], limit=K, consistency_level="Bounded"),
+                             queries, warmup=3)
+        out[count] = {"partitions": len(names), "create s": made.seconds, "insert+flush s": insert.seconds,
                       "search p50 ms": latency.p50_ms, "search p95 ms": latency.p95_ms}
     drop_if_exists(client, MANY)
     table(list(out.values()))
@@ -167,7 +200,9 @@ def main(argv=None) -> dict:
     with cli.engine(args.uri) as (client, info):
         drop_if_exists(client, BY_MONTH, BY_KEY, MANY)
         heading("1. Monthly partitions: one partition vs the equivalent filter")
-        monthly = monthly_partitions(client, info, data, months, categories, queries)
+        monthly = monthly_partitions(client, data, months, categories, queries)
+        heading("Load and release single partitions")
+        monthly.update(partial_load(client, info, queries))
         heading("2. Partition key: let Milvus partition by category")
         keyed = partition_key(client, data, months, categories, queries)
         heading(f"3. Many manual partitions: the same {min(args.n, 4000)} rows in 1 vs {args.many}")

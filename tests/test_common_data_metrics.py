@@ -93,3 +93,18 @@ def test_stopwatch():
     with Stopwatch() as sw:
         time.sleep(0.02)
     assert 0.015 < sw.seconds < 0.5
+
+
+def test_index_build_params_match_lesson_2_1():
+    """Lesson 2.1 writes the build parameters out; later lessons take them from common.indexes."""
+    import importlib.util
+
+    from common.config import REPO_ROOT
+    from common.indexes import build_params
+
+    spec = importlib.util.spec_from_file_location("l21", REPO_ROOT / "step02_core_features/01_index_comparison.py")
+    lesson = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lesson)
+    for n, dim in ((8000, 64), (20000, 128), (1_000_000, 384)):
+        for index_type in lesson.CANDIDATES:
+            assert lesson.build_params(index_type, n, dim) == build_params(index_type, n, dim), (index_type, n, dim)

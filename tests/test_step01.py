@@ -18,7 +18,7 @@ STEP1 = [
 ]
 SMALL = {"step01_basics/04_insert_and_search.py": ["--n", "2000", "--queries", "40"]}
 
-# Which extra vector types lesson 1.3 must skip, per engine (see DESIGN.md's capability table).
+# Which extra vector types lesson 1.3 must skip, per engine (the capability table in common/engine.py).
 VECTOR_SKIPS = {
     ("lite", "3.2"): {"FLOAT16_VECTOR", "BFLOAT16_VECTOR", "BINARY_VECTOR"},
     ("server", "2.3"): {"BFLOAT16_VECTOR", "SPARSE_FLOAT_VECTOR"},
