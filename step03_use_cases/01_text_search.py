@@ -39,7 +39,7 @@ from common.connection import precheck
 from common.embeddings import EmbeddingCache, load_model
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
-from common.schemas import drop_if_exists, insert_batches, recreate_collection, vector_index, vector_rows
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
@@ -80,53 +80,71 @@ def faq_entries() -> list[dict]:
 # ---------------------------------------------------------------- the collections
 
 
+# docs:begin collection
 def text_schema(dim: int, with_bm25: bool):
-    s = MilvusClient.create_schema(auto_id=False)
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("topic", DataType.VARCHAR, max_length=64)
-    s.add_field("text", DataType.VARCHAR, max_length=8192, enable_analyzer=with_bm25)
-    s.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
+    """id, the section it came from, the passage text, its embedding (+ a BM25 sparse vector where the engine has it)."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="topic", datatype=DataType.VARCHAR, max_length=64)  # the section: what we grade on
+    schema.add_field(field_name="text", datatype=DataType.VARCHAR, max_length=8192, enable_analyzer=with_bm25)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)  # 384 for all-MiniLM-L6-v2
     if with_bm25:  # Milvus turns `text` into a BM25 sparse vector itself, on insert and on search
-        s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                input_field_names=["text"], output_field_names=["sparse"]))
-    return s
+        schema.add_field(field_name="sparse", datatype=DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                     input_field_names=["text"], output_field_names=["sparse"]))
+    return schema
 
 
 def build(client, name: str, passages: list[dict], vectors: np.ndarray, with_bm25: bool) -> None:
-    index = vector_index("embedding", "HNSW", "COSINE", M=16, efConstruction=128)
+    """Create the collection with its indexes, insert passages with their vectors, flush, load."""
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",  # MiniLM: cosine
+                           params={"M": 16, "efConstruction": 128})
     if with_bm25:
-        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    drop_if_exists(client, name)
     # Bounded: every row is flushed before load, so searches see it without the server's Strong wait.
-    recreate_collection(client, name, text_schema(vectors.shape[1], with_bm25), index, consistency_level="Bounded")
-    insert_batches(client, name, vector_rows(vectors, id=range(len(passages)), topic=[p["topic"] for p in passages],
-                                             text=[p["text"] for p in passages]), batch=1000)
-    client.load_collection(name)
+    client.create_collection(collection_name=name, schema=text_schema(vectors.shape[1], with_bm25),
+                             index_params=index_params, consistency_level="Bounded")
+    rows = vector_rows(vectors, id=range(len(passages)), topic=[p["topic"] for p in passages],
+                       text=[p["text"] for p in passages])
+    for start in range(0, len(rows), 1000):
+        client.insert(collection_name=name, data=rows[start : start + 1000])
+    client.flush(collection_name=name)
+    client.load_collection(collection_name=name)
+# docs:end
 
 
 # ---------------------------------------------------------------- three retrievers
 
 
+# docs:begin search
 def dense_search(client, name, query_vectors: np.ndarray) -> list[list[str]]:
-    hits = client.search(name, query_vectors.tolist(), anns_field="embedding", limit=K, output_fields=["topic"],
-                         search_params={"metric_type": "COSINE", "params": {"ef": 64}})
+    """Semantic search: the questions were encoded with the same model as the passages."""
+    hits = client.search(collection_name=name, data=query_vectors.tolist(), anns_field="embedding", limit=K,
+                         output_fields=["topic"], search_params={"metric_type": "COSINE", "params": {"ef": 64}})
     return [[h["entity"]["topic"] for h in row] for row in hits]
 
 
 def bm25_search(client, name, questions: list[str]) -> list[list[str]]:
-    hits = client.search(name, questions, anns_field="sparse", limit=K, output_fields=["topic"],
-                         search_params={"metric_type": "BM25"})
+    """Keyword search: raw question text against the BM25 sparse field."""
+    hits = client.search(collection_name=name, data=questions, anns_field="sparse", limit=K,
+                         output_fields=["topic"], search_params={"metric_type": "BM25"})
     return [[h["entity"]["topic"] for h in row] for row in hits]
 
 
 def hybrid_search(client, name, questions: list[str], query_vectors: np.ndarray) -> list[list[str]]:
+    """Both at once, fused by reciprocal rank (RRF)."""
     found = []
     for text, vector in zip(questions, query_vectors):
-        requests = [AnnSearchRequest([vector.tolist()], "embedding", {"metric_type": "COSINE", "params": {"ef": 64}}, limit=K),
-                    AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, limit=K)]
-        row = client.hybrid_search(name, requests, RRFRanker(60), limit=K, output_fields=["topic"])[0]
+        requests = [AnnSearchRequest(data=[vector.tolist()], anns_field="embedding", limit=K,
+                                     param={"metric_type": "COSINE", "params": {"ef": 64}}),
+                    AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"}, limit=K)]
+        row = client.hybrid_search(collection_name=name, reqs=requests, ranker=RRFRanker(60), limit=K,
+                                   output_fields=["topic"])[0]
         found.append([h["entity"]["topic"] for h in row])
     return found
+# docs:end
 
 
 def tokens(text: str) -> list[str]:
@@ -184,11 +202,42 @@ def evaluate(client, name, info, bm25_fallback, questions, relevant, cache) -> d
 
 def show_examples(client, cache, questions: list[dict]) -> None:
     for question in questions:
-        hit = client.search(DOCS, cache.encode([question["q"]], progress=False).tolist(), anns_field="embedding", limit=1,
-                            output_fields=["topic", "text"])[0][0]
+        hit = client.search(collection_name=DOCS, data=cache.encode([question["q"]], progress=False).tolist(),
+                            anns_field="embedding", limit=1, output_fields=["topic", "text"])[0][0]
         topic = hit["entity"]["topic"]
         verdict = "right section" if topic in question["topics"] else f"miss: the answer is in {', '.join(question['topics'])}"
         print(f"Q: {question['q']}\n   → [{topic}] {hit['entity']['text'][:100]}...  (cosine {hit['distance']:.3f}; {verdict})")
+
+
+def encode_all(cache, passages, faq, batch_size: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    heading(f"2. Embed and index {len(passages)} reference passages and {len(faq)} FAQ entries")
+    with Stopwatch() as encode_time:
+        doc_vectors = cache.encode([p["text"] for p in passages], batch_size=batch_size)
+        encoding = {"texts": len(passages) + len(faq), "encoded now": cache.misses, "from cache": cache.hits}
+        faq_vectors = cache.encode([e["text"] for e in faq], batch_size=batch_size)
+        encoding["encoded now"] += cache.misses
+        encoding["from cache"] += cache.hits
+    # identical passages (the reference repeats some text) are encoded once
+    encoding["duplicates"] = encoding["texts"] - encoding["encoded now"] - encoding["from cache"]
+    encoding["seconds"] = encode_time.seconds
+    table([encoding])
+    return doc_vectors, faq_vectors, encoding
+
+
+def measure(client, info, cache, passages, faq, doc_questions, use_bm25: bool) -> dict:
+    heading("3. FAQ: held-out paraphrases (the real test) and the original questions")
+    relevant = [{e["topic"]} for e in faq]
+    faq_bm25, doc_bm25 = (None, None) if use_bm25 else (NumpyBM25(faq), NumpyBM25(passages))
+    paraphrased = evaluate(client, FAQ, info, faq_bm25, [e["paraphrase"] for e in faq], relevant, cache)
+    original = evaluate(client, FAQ, info, faq_bm25, [e["question"] for e in faq], relevant, cache)
+    table([{"questions": "paraphrased (held out)", "retriever": r, **m} for r, m in paraphrased.items()]
+          + [{"questions": "original wording", "retriever": r, **m} for r, m in original.items()])
+    heading(f"4. Python reference: {len(doc_questions)} questions → the section that answers them")
+    docs = evaluate(client, DOCS, info, doc_bm25, [q["q"] for q in doc_questions],
+                    [set(q["topics"]) for q in doc_questions], cache)
+    table([{"retriever": r, **m} for r, m in docs.items()])
+    show_examples(client, cache, [doc_questions[0], doc_questions[8]])
+    return {"faq_paraphrased": paraphrased, "faq_original": original, "docs": docs}
 
 
 def main(argv=None) -> dict:
@@ -197,11 +246,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--overlap", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64, help="texts per encoding batch")
     args = parser.parse_args(argv)
-
     passages = python_reference_passages(args.chunk_words, args.overlap)
     faq = faq_entries()
     doc_questions = json.loads((DATA / "python_doc_questions.json").read_text())
-
     precheck(args.uri)  # a wrong URI fails now, not after a minute of encoding
 
     heading("1. The embedding model (offline) and the cache")
@@ -209,18 +256,7 @@ def main(argv=None) -> dict:
         model = load_model()
     cache = EmbeddingCache(model)
     print(f"model {model.name}: {model.dim}-d, loaded in {load_time.seconds:.1f} s; cache {cache.path}")
-
-    heading(f"2. Embed and index {len(passages)} reference passages and {len(faq)} FAQ entries")
-    with Stopwatch() as encode_time:
-        doc_vectors = cache.encode([p["text"] for p in passages], batch_size=args.batch_size)
-        encoding = {"texts": len(passages) + len(faq), "encoded now": cache.misses, "from cache": cache.hits}
-        faq_vectors = cache.encode([e["text"] for e in faq], batch_size=args.batch_size)
-        encoding["encoded now"] += cache.misses
-        encoding["from cache"] += cache.hits
-    # identical passages (the reference repeats some text) are encoded once
-    encoding["duplicates"] = encoding["texts"] - encoding["encoded now"] - encoding["from cache"]
-    encoding["seconds"] = encode_time.seconds
-    table([encoding])
+    doc_vectors, faq_vectors, encoding = encode_all(cache, passages, faq, args.batch_size)
 
     with cli.engine(args.uri) as (client, info):
         use_bm25 = info.has("bm25")
@@ -229,42 +265,20 @@ def main(argv=None) -> dict:
             build(client, FAQ, faq, faq_vectors, use_bm25)
         print(f"insert + HNSW index + load: {index_time.seconds:.1f} s"
               + ("" if use_bm25 else f"; {info.skip_reason('bm25')} → keyword baseline computed in NumPy"))
-
-        heading("3. FAQ: held-out paraphrases (the real test) and the original questions")
-        relevant = [{e["topic"]} for e in faq]
-        faq_bm25, doc_bm25 = (None, None) if use_bm25 else (NumpyBM25(faq), NumpyBM25(passages))
-        paraphrased = evaluate(client, FAQ, info, faq_bm25, [e["paraphrase"] for e in faq], relevant, cache)
-        original = evaluate(client, FAQ, info, faq_bm25, [e["question"] for e in faq], relevant, cache)
-        table([{"questions": "paraphrased (held out)", "retriever": r, **m} for r, m in paraphrased.items()]
-              + [{"questions": "original wording", "retriever": r, **m} for r, m in original.items()])
-
-        heading(f"4. Python reference: {len(doc_questions)} questions → the section that answers them")
-        docs = evaluate(client, DOCS, info, doc_bm25, [q["q"] for q in doc_questions],
-                        [set(q["topics"]) for q in doc_questions], cache)
-        table([{"retriever": r, **m} for r, m in docs.items()])
-        show_examples(client, cache, [doc_questions[0], doc_questions[8]])
-
-        latency = time_calls(lambda v: client.search(DOCS, [v], anns_field="embedding", limit=K),
+        results = measure(client, info, cache, passages, faq, doc_questions, use_bm25)
+        latency = time_calls(lambda v: client.search(collection_name=DOCS, data=[v], anns_field="embedding", limit=K),
                              doc_vectors[:100].tolist(), warmup=5)
         print(f"\ndense search latency over {latency.calls} queries: p50 {latency.p50_ms:.1f} ms, p95 {latency.p95_ms:.1f} ms")
         drop_if_exists(client, DOCS, FAQ)
 
+    paraphrased, docs = results["faq_paraphrased"], results["docs"]
     dense_key = "dense (MiniLM, HNSW)"
     keyword_key = next(k for k in paraphrased if k.startswith("keyword"))
     result = {
         "headline": (f"FAQ held-out hit@5 {paraphrased[dense_key]['hit@5']:.2f} (dense) vs "
                      f"{paraphrased[keyword_key]['hit@5']:.2f} (keyword); docs MRR {docs[dense_key]['MRR']:.2f}"),
-        "engine": info.kind,
-        "model": model.name,
-        "dim": model.dim,
-        "passages": len(passages),
-        "faq_entries": len(faq),
-        "encoding": encoding,
-        "faq_paraphrased": paraphrased,
-        "faq_original": original,
-        "docs": docs,
-        "keyword_baseline": keyword_key,
-        "latency": latency.as_dict(),
+        "engine": info.kind, "model": model.name, "dim": model.dim, "passages": len(passages), "faq_entries": len(faq),
+        "encoding": encoding, **results, "keyword_baseline": keyword_key, "latency": latency.as_dict(),
         "skipped": [] if use_bm25 else [f"bm25: {info.skip_reason('bm25')}", f"hybrid: {info.skip_reason('bm25')}"],
     }
     save_json("step03_text_search", result)

@@ -29,7 +29,7 @@ from common.data import exact_topk
 from common.embeddings import load_model
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, insert_batches, recreate_collection, vector_index, vector_rows
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -66,25 +66,35 @@ def clip_features(model, images: np.ndarray) -> np.ndarray:
     return model.encode(pictures, batch_size=32)
 
 
+# docs:begin index-search
 def index_images(client, collection: str, features: np.ndarray, labels, ink, rows: np.ndarray, metric: str) -> None:
-    s = MilvusClient.create_schema(auto_id=False)
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("label", DataType.INT64)
-    s.add_field("ink", DataType.FLOAT)  # share of the 8×8 grid that is inked
-    s.add_field("embedding", DataType.FLOAT_VECTOR, dim=features.shape[1])
+    """One row per image: its feature vector plus metadata (digit label, ink density) to filter on."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="label", datatype=DataType.INT64)
+    schema.add_field(field_name="ink", datatype=DataType.FLOAT)  # share of the 8×8 grid that is inked
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=features.shape[1])
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type=metric,  # L2 pixels, COSINE CLIP
+                           params={"M": 16, "efConstruction": 128})
+    drop_if_exists(client, collection)
     # Bounded: rows are flushed before load, so searches see them without the server's Strong wait.
-    recreate_collection(client, collection, s, vector_index("embedding", "HNSW", metric, M=16, efConstruction=128),
-                        consistency_level="Bounded")
-    insert_batches(client, collection, vector_rows(features[rows], id=rows.tolist(), label=labels[rows].tolist(),
-                                                   ink=ink[rows].tolist()))
-    client.load_collection(collection)
+    client.create_collection(collection_name=collection, schema=schema, index_params=index_params,
+                             consistency_level="Bounded")
+    client.insert(collection_name=collection, data=vector_rows(features[rows], id=rows.tolist(),
+                                                               label=labels[rows].tolist(), ink=ink[rows].tolist()))
+    client.flush(collection_name=collection)
+    client.load_collection(collection_name=collection)
 
 
 def search(client, collection: str, vectors: np.ndarray, metric: str, filter: str = "") -> list[list[dict]]:
-    hits = client.search(collection, vectors.tolist(), anns_field="embedding", limit=K, filter=filter,
-                         output_fields=["label", "ink"], search_params={"metric_type": metric, "params": {"ef": 64}})
+    """Top-K similar images, optionally only among those passing a metadata filter (e.g. "ink >= 0.4")."""
+    hits = client.search(collection_name=collection, data=vectors.tolist(), anns_field="embedding", limit=K,
+                         filter=filter, output_fields=["label", "ink"],
+                         search_params={"metric_type": metric, "params": {"ef": 64}})
     return [[{"id": h["id"], "label": h["entity"]["label"], "ink": h["entity"]["ink"], "distance": h["distance"]}
              for h in row] for row in hits]
+# docs:end
 
 
 def precision_at_k(results: list[list[dict]], query_labels) -> float:
@@ -146,6 +156,30 @@ def save_grid(images, labels, queries, results) -> str:
     return str(save_figure(fig, "step03_image_search"))
 
 
+def feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, pca_dim: int):
+    """precision@10 for raw pixels, PCA of pixels, and CLIP when a model is configured."""
+    rows = [evaluate(client, PIXELS, "pixels / 16", pixels, labels, ink, indexed, queries, "L2"),
+            evaluate(client, PCA, f"PCA-{pca_dim} of pixels", pca_features(pixels, indexed, pca_dim),
+                     labels, ink, indexed, queries, "L2")]
+    clip_text = None
+    if clip:
+        clip_vectors = clip_features(clip, images)
+        rows.append(evaluate(client, CLIP, "CLIP image embedding", clip_vectors, labels, ink, indexed, queries, "COSINE"))
+        clip_text = text_to_image(client, clip, "COSINE")
+    return rows, clip_text
+
+
+def filter_section(client, pixels, labels, ink, queries) -> dict:
+    heading("2. Metadata filters on the same search")
+    filtered = filtered_searches(client, pixels, labels, ink, queries, "L2")
+    print(f"filter {filtered['ink filter']!r}: every hit passes: {filtered['every hit passes the ink filter']}; "
+          f"precision@10 {filtered['precision@10 with the ink filter']:.3f}")
+    print(f"filter 'label != <query label>' → the most similar *other* digit (every hit has another label: "
+          f"{filtered['every hit has another label']}); the pairs most often confused:")
+    table(filtered["most confused pairs"])
+    return filtered
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--queries", type=int, default=360, help="held-out query images (default 360, 20%%)")
@@ -158,39 +192,19 @@ def main(argv=None) -> dict:
     image_model_name = load_settings().image_model
     clip = load_model(image_model_name, setting="IMAGE_MODEL") if image_model_name else None
     path = f"CLIP ({image_model_name})" if clip else "pixel features (IMAGE_MODEL not set)"
-    metric = "L2"
 
     with cli.engine(args.uri) as (client, info):
         heading(f"1. {len(indexed)} indexed digits, {len(queries)} held-out queries; path: {path}")
-        rows = []
-        row = evaluate(client, PIXELS, "pixels / 16", pixels, labels, ink, indexed, queries, metric)
-        rows.append(row)
-        row = evaluate(client, PCA, f"PCA-{args.pca_dim} of pixels", pca_features(pixels, indexed, args.pca_dim),
-                          labels, ink, indexed, queries, metric)
-        rows.append(row)
-        clip_text = None
-        if clip:
-            clip_vectors = clip_features(clip, images)
-            row = evaluate(client, CLIP, "CLIP image embedding", clip_vectors, labels, ink, indexed, queries, "COSINE")
-            rows.append(row)
-            clip_text = text_to_image(client, clip, "COSINE")
+        rows, clip_text = feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, args.pca_dim)
         random_baseline = float(np.mean([np.mean(labels[indexed] == label) for label in labels[queries]]))
         table(rows)
         print(f"random baseline (a random image has the query's label): precision@10 {random_baseline:.3f}")
         if clip_text:
             print(f"text → image (CLIP): precision@10 {clip_text['precision@10']:.3f} over {clip_text['queries']} sentences")
-
-        heading("2. Metadata filters on the same search")
-        filtered = filtered_searches(client, pixels, labels, ink, queries, metric)
-        print(f"filter {filtered['ink filter']!r}: every hit passes: {filtered['every hit passes the ink filter']}; "
-              f"precision@10 {filtered['precision@10 with the ink filter']:.3f}")
-        print(f"filter 'label != <query label>' → the most similar *other* digit (every hit has another label: "
-              f"{filtered['every hit has another label']}); the pairs most often confused:")
-        table(filtered["most confused pairs"])
-
+        filtered = filter_section(client, pixels, labels, ink, queries)
         heading("3. A picture of the results")
         shown = np.array([queries[labels[queries] == digit][0] for digit in (0, 2, 3, 5, 8, 9)])  # six different digits
-        grid = save_grid(images, labels, shown, search(client, PIXELS, pixels[shown], metric))
+        grid = save_grid(images, labels, shown, search(client, PIXELS, pixels[shown], "L2"))
         print(f"saved {grid}")
         drop_if_exists(client, PIXELS, PCA, CLIP)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from common import cli
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
-from common.schemas import drop_if_exists, insert_batches, recreate_collection, vector_index, vector_rows
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -86,32 +86,77 @@ def implicit_als(train: list[list[int]], n_items: int, factors: int, iterations:
     return items.astype(np.float32)
 
 
+# docs:begin items
 def index_items(client, vectors: np.ndarray, category: np.ndarray, popularity: np.ndarray) -> None:
-    s = MilvusClient.create_schema(auto_id=False)
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("category", DataType.VARCHAR, max_length=16)
-    s.add_field("popularity", DataType.FLOAT)
-    s.add_field("embedding", DataType.FLOAT_VECTOR, dim=vectors.shape[1])
+    """Item vectors from the factorisation, with the category to filter on."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="category", datatype=DataType.VARCHAR, max_length=16)
+    schema.add_field(field_name="popularity", datatype=DataType.FLOAT)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
+    index_params = MilvusClient.prepare_index_params()
     # Inner product: the score the factorisation was trained to predict (not cosine: the norm carries popularity)
-    recreate_collection(client, ITEMS, s, vector_index("embedding", "HNSW", "IP", M=16, efConstruction=128),
-                        consistency_level="Bounded")  # rows are flushed before load; no Strong wait per search
-    insert_batches(client, ITEMS, vector_rows(vectors, id=range(len(vectors)), category=[f"c{c}" for c in category],
-                                              popularity=popularity.tolist()))
-    client.load_collection(ITEMS)
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="IP",
+                           params={"M": 16, "efConstruction": 128})
+    drop_if_exists(client, ITEMS)
+    client.create_collection(collection_name=ITEMS, schema=schema, index_params=index_params,
+                             consistency_level="Bounded")  # rows are flushed before load; no Strong wait per search
+    client.insert(collection_name=ITEMS, data=vector_rows(vectors, id=range(len(vectors)),
+                                                          category=[f"c{c}" for c in category],
+                                                          popularity=popularity.tolist()))
+    client.flush(collection_name=ITEMS)
+    client.load_collection(collection_name=ITEMS)
 
 
 def recommend(client, user_vector: np.ndarray, seen: list[int], category: str | None = None) -> list[int]:
-    expr = f"id not in {sorted(seen)}"
+    """The top items for a user vector, never one the user has already clicked."""
+    expr = f"id not in {sorted(seen)}"  # exclude the history inside the search, so K results remain
     if category:
         expr = f'category == "{category}" and {expr}'
-    hits = client.search(ITEMS, [user_vector.tolist()], anns_field="embedding", limit=K, filter=expr,
-                         search_params={"metric_type": "IP", "params": {"ef": 64}})[0]
+    hits = client.search(collection_name=ITEMS, data=[user_vector.tolist()], anns_field="embedding", limit=K,
+                         filter=expr, search_params={"metric_type": "IP", "params": {"ef": 64}})[0]
     return [h["id"] for h in hits]
+# docs:end
 
 
 def popular_unseen(order: np.ndarray, seen: list[int], allowed=None) -> list[int]:
     seen_set = set(seen)
     return [int(i) for i in order if int(i) not in seen_set and (allowed is None or allowed[i])][:K]
+
+
+def overall_section(client, user_vectors, train, test, by_popularity, n_items: int) -> dict:
+    heading("2. Recommend 10 unseen items per user (fold-in user vector + `id not in [...]`)")
+    recommended = [recommend(client, v, history) for v, history in zip(user_vectors, train)]
+    popular = [popular_unseen(by_popularity, history) for history in train]
+    seen_violations = sum(len(set(r) & set(h)) for r, h in zip(recommended, train))
+    hit_mf = float(np.mean([t in r for t, r in zip(test, recommended)]))
+    hit_pop = float(np.mean([t in p for t, p in zip(test, popular)]))
+    coverage = len({i for r in recommended for i in r}) / n_items
+    table([{"recommender": "ALS vectors in Milvus", "hit@10": hit_mf, "share of catalogue shown": coverage},
+           {"recommender": "popularity (unseen top 10)", "hit@10": hit_pop,
+            "share of catalogue shown": len({i for p in popular for i in p}) / n_items}])
+    print(f"lift over popularity: {hit_mf / hit_pop:.2f}×; recommended items the user had already seen: {seen_violations}")
+    return {"hit@10": hit_mf, "popularity_hit@10": hit_pop, "lift": hit_mf / hit_pop if hit_pop else None,
+            "seen_recommended": seen_violations, "recommended_lists": len(recommended),
+            "short_lists": sum(len(r) < K for r in recommended), "coverage": coverage}
+
+
+def category_section(client, user_vectors, train, test, category, by_popularity) -> dict:
+    heading("3. Same, restricted to one category (filter: category == ... and id not in [...])")
+    users_in = [u for u, t in enumerate(test) if category[t] == category[test[0]]]
+    name = f"c{category[test[0]]}"
+    in_category = category == category[test[0]]
+    cat_recs = {u: recommend(client, user_vectors[u], train[u], category=name) for u in users_in}
+    only_category = all(category[i] == category[test[0]] for r in cat_recs.values() for i in r)
+    cat_hit = float(np.mean([test[u] in cat_recs[u] for u in users_in]))
+    cat_pop = float(np.mean([test[u] in popular_unseen(by_popularity, train[u], in_category) for u in users_in]))
+    print(f"category {name}: {len(users_in)} users whose held-out click is in it; hit@10 {cat_hit:.3f} "
+          f"vs popularity in the category {cat_pop:.3f}; every item in {name}: {only_category}")
+    if cat_pop > cat_hit:
+        print("Popularity wins here: inside one category tastes differ little and popularity a lot; blend the two "
+              "scores (docs/step03_use_cases.md, 03).")
+    return {"name": name, "users": len(users_in), "hit@10": cat_hit, "popularity_hit@10": cat_pop,
+            "only_that_category": only_category}
 
 
 def main(argv=None) -> dict:
@@ -139,53 +184,23 @@ def main(argv=None) -> dict:
         print(f"{args.users} users × {args.items} items, {sum(map(len, train))} training clicks; trained in {train_time.seconds:.1f} s")
         index_items(client, item_vectors, category, popularity)
 
-        heading("2. Recommend 10 unseen items per user (fold-in user vector + `id not in [...]`)")
         user_vectors = [fold_in(item_vectors, history, args.alpha, args.reg) for history in train]
-        recommended = [recommend(client, v, history) for v, history in zip(user_vectors, train)]
-        popular = [popular_unseen(by_popularity, history) for history in train]
-        seen_violations = sum(len(set(r) & set(h)) for r, h in zip(recommended, train))
-        hit_mf = float(np.mean([t in r for t, r in zip(test, recommended)]))
-        hit_pop = float(np.mean([t in p for t, p in zip(test, popular)]))
-        coverage = len({i for r in recommended for i in r}) / args.items
-        table([{"recommender": "ALS vectors in Milvus", "hit@10": hit_mf, "share of catalogue shown": coverage},
-               {"recommender": "popularity (unseen top 10)", "hit@10": hit_pop,
-                "share of catalogue shown": len({i for p in popular for i in p}) / args.items}])
-        print(f"lift over popularity: {hit_mf / hit_pop:.2f}×; recommended items the user had already seen: {seen_violations}")
-
-        heading("3. Same, restricted to one category (filter: category == ... and id not in [...])")
-        users_in = [u for u, t in enumerate(test) if category[t] == category[test[0]]]
-        name = f"c{category[test[0]]}"
-        in_category = category == category[test[0]]
-        cat_recs = {u: recommend(client, user_vectors[u], train[u], category=name) for u in users_in}
-        only_category = all(category[i] == category[test[0]] for r in cat_recs.values() for i in r)
-        cat_hit = float(np.mean([test[u] in cat_recs[u] for u in users_in]))
-        cat_pop = float(np.mean([test[u] in popular_unseen(by_popularity, train[u], in_category) for u in users_in]))
-        print(f"category {name}: {len(users_in)} users whose held-out click is in it; hit@10 {cat_hit:.3f} "
-              f"vs popularity in the category {cat_pop:.3f}; every item in {name}: {only_category}")
-        if cat_pop > cat_hit:
-            print("Popularity wins here: inside one category tastes differ little and popularity a lot; blend the two "
-                  "scores (docs/step03_use_cases.md, 03).")
-
+        overall = overall_section(client, user_vectors, train, test, by_popularity, args.items)
+        in_category = category_section(client, user_vectors, train, test, category, by_popularity)
         latency = time_calls(lambda u: recommend(client, user_vectors[u], train[u]), list(range(200)), warmup=5)
         print(f"\nrecommendation latency (filtered search) over {latency.calls} users: p50 {latency.p50_ms:.1f} ms, "
               f"p95 {latency.p95_ms:.1f} ms")
         drop_if_exists(client, ITEMS)
 
+    hit_mf, hit_pop, seen = overall["hit@10"], overall["popularity_hit@10"], overall["seen_recommended"]
     result = {
         "headline": f"hit@10 {hit_mf:.3f} vs popularity {hit_pop:.3f} ({hit_mf / hit_pop:.1f}×), 0 seen items"
-        if seen_violations == 0 else f"hit@10 {hit_mf:.3f}; {seen_violations} seen items recommended",
+        if seen == 0 else f"hit@10 {hit_mf:.3f}; {seen} seen items recommended",
         "engine": info.kind,
         "users": args.users,
         "items": args.items,
-        "hit@10": hit_mf,
-        "popularity_hit@10": hit_pop,
-        "lift": hit_mf / hit_pop if hit_pop else None,
-        "seen_recommended": seen_violations,
-        "recommended_lists": len(recommended),
-        "short_lists": sum(len(r) < K for r in recommended),
-        "coverage": coverage,
-        "category": {"name": name, "users": len(users_in), "hit@10": cat_hit, "popularity_hit@10": cat_pop,
-                     "only_that_category": only_category},
+        **overall,
+        "category": in_category,
         "train_seconds": train_time.seconds,
         "latency": latency.as_dict(),
     }
