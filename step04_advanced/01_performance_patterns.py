@@ -26,10 +26,10 @@ from common.connection import quiet_pymilvus
 from common.data import make_dataset
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, table
-from common.schemas import create_vector_collection, drop_if_exists, vector_index, vector_rows
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
-from pymilvus import MilvusClient
+from pymilvus import DataType, MilvusClient
 
 PREFIX = "s4_l1_"
 SEARCH = PREFIX + "search"
@@ -37,6 +37,7 @@ INSERTS = PREFIX + "inserts"
 K = 10
 
 
+# docs:begin cache
 class QueryCache:
     """An LRU cache of search results with a time-to-live, invalidated per collection on writes.
 
@@ -57,7 +58,8 @@ class QueryCache:
             self.hits += 1
             return entry[1]
         self.misses += 1
-        hits = client.search(collection, [np.asarray(query).tolist()], limit=limit, consistency_level=consistency)
+        hits = client.search(collection_name=collection, data=[np.asarray(query).tolist()], limit=limit,
+                             consistency_level=consistency)
         ids = [hit["id"] for hit in hits[0]]
         self.entries[key] = (time.monotonic(), ids)
         self.entries.move_to_end(key)
@@ -73,6 +75,7 @@ class QueryCache:
     def hit_ratio(self) -> float:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
+# docs:end
 
 
 def client_reuse(uri: str, token: str, queries: np.ndarray) -> dict:
@@ -98,18 +101,36 @@ def client_reuse(uri: str, token: str, queries: np.ndarray) -> dict:
     return {"reuse_p50_ms": reused.p50_ms, "reconnect_p50_ms": fresh.p50_ms, "reuse_speedup": fresh.p50_ms / reused.p50_ms}
 
 
+def create(client, name: str, dim: int, index_type: str) -> None:
+    """An id + embedding collection with one index (FLAT for the insert sweep, HNSW to search)."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type=index_type, metric_type="COSINE",
+                           params={"M": 16, "efConstruction": 128} if index_type == "HNSW" else {})
+    drop_if_exists(client, name)
+    client.create_collection(collection_name=name, schema=schema, index_params=index_params, consistency_level="Strong")
+
+
+# docs:begin batch
+def insert_in_batches(client, rows: list[dict], size: int) -> float:
+    """One insert call per ``size`` rows; returns the seconds it took (no flush: we time the calls)."""
+    with Stopwatch() as sw:
+        for start in range(0, len(rows), size):
+            client.insert(collection_name=INSERTS, data=rows[start : start + size])
+    return sw.seconds
+# docs:end
+
+
 def batch_sweep(client, vectors: np.ndarray, sizes: list[int], row_by_row_rows: int) -> list[dict]:
     rows = []
     for size in sizes:
         total = row_by_row_rows if size == 1 else min(len(vectors), max(size, 10_000))
-        index = vector_index("embedding", "FLAT", "COSINE")
-        create_vector_collection(client, INSERTS, vectors[:0], index)
-        data = vector_rows(vectors[:total], id=range(total))
-        with Stopwatch() as sw:
-            for start in range(0, total, size):
-                client.insert(INSERTS, data[start : start + size])
-        rows.append({"rows per call": size, "rows": total, "calls": -(-total // size), "seconds": sw.seconds,
-                     "rows/s": total / sw.seconds})
+        create(client, INSERTS, vectors.shape[1], "FLAT")
+        seconds = insert_in_batches(client, vector_rows(vectors[:total], id=range(total)), size)
+        rows.append({"rows per call": size, "rows": total, "calls": -(-total // size), "seconds": seconds,
+                     "rows/s": total / seconds})
     drop_if_exists(client, INSERTS)
     return rows
 
@@ -129,7 +150,7 @@ def cache_demo(client, data, requests: int, seed: int) -> dict:
     # A write makes the cached answer wrong unless the cache is told.
     query = popular[0]
     before = cache.get_or_search(client, SEARCH, query, K)
-    client.upsert(SEARCH, [{"id": before[-1], "embedding": query.tolist()}])  # row now identical to the query
+    client.upsert(collection_name=SEARCH, data=[{"id": before[-1], "embedding": query.tolist()}])  # now equals the query
     # Strong: this read waits until the upsert is visible (lesson 1.4)
     truth_after = [hit["id"] for hit in client.search(SEARCH, [query.tolist()], limit=K, consistency_level="Strong")[0]]
     stale = cache.get_or_search(client, SEARCH, query, K)  # no invalidation
@@ -156,9 +177,11 @@ def main(argv=None) -> dict:
     uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri
     with cli.engine(args.uri) as (client, info):
         drop_if_exists(client, SEARCH, INSERTS)
-        create_vector_collection(client, SEARCH, data.base)  # insert + flush first, then build the index once
-        client.create_index(SEARCH, vector_index("embedding", "HNSW", "COSINE"))
-        client.load_collection(SEARCH)
+        create(client, SEARCH, args.dim, "HNSW")
+        for start in range(0, args.n, 5000):
+            client.insert(collection_name=SEARCH, data=vector_rows(data.base[start : start + 5000],
+                                                                   id=range(start, min(start + 5000, args.n))))
+        client.flush(collection_name=SEARCH)
         for q in data.queries[:20].tolist():  # warm up: the first searches also load index files
             client.search(SEARCH, [q], limit=K, consistency_level="Bounded")
 

@@ -28,7 +28,7 @@ from common.data import exact_topk, make_dataset
 from common.indexes import build_params, memory
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
-from common.schemas import create_vector_collection, drop_if_exists, recreate_collection, vector_index, vector_rows
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -38,7 +38,6 @@ PREFIX = "s4_l3_"
 SINGLE = PREFIX + "single"
 TENANTS = PREFIX + "tenants"
 K = 10
-EXACT = vector_index("embedding", "FLAT", "COSINE")  # exact search keeps every comparison below exact
 
 
 def shard_name(i: int) -> str:
@@ -46,40 +45,53 @@ def shard_name(i: int) -> str:
 
 
 def route(pk: int, shards: int) -> int:
-    """The guide's router: a stable hash of the key, modulo the number of collections."""
+    """The client-side router: a stable hash of the key, modulo the number of collections."""
     return zlib.crc32(str(pk).encode()) % shards
+
+
+def create(client, name: str, dim: int, metric: str = "COSINE", tenant_key: bool = False, **kwargs) -> None:
+    """id + embedding (+ a tenant partition key), FLAT index: exact search keeps every comparison below exact."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    if tenant_key:
+        schema.add_field(field_name="tenant", datatype=DataType.VARCHAR, max_length=16, is_partition_key=True)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="FLAT", metric_type=metric)
+    drop_if_exists(client, name)
+    client.create_collection(collection_name=name, schema=schema, index_params=index_params,
+                             consistency_level="Strong", **kwargs)
 
 
 def num_shards_demo(client, data) -> list[dict]:
     rows = []
     for shards in (1, 2):
-        schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=data.base.shape[1])
-        recreate_collection(client, SINGLE, schema, EXACT, num_shards=shards)
+        # docs:begin shards
+        create(client, SINGLE, data.base.shape[1],
+               num_shards=shards)  # create_collection(..., num_shards=2): two write channels (fixed at creation)
+        # docs:end
         batch = vector_rows(data.base, id=range(len(data.base)))
         with Stopwatch() as sw:
             for start in range(0, len(batch), 1000):
-                client.insert(SINGLE, batch[start : start + 1000])
+                client.insert(collection_name=SINGLE, data=batch[start : start + 1000])
         described = client.describe_collection(SINGLE).get("num_shards")
         rows.append({"num_shards": shards, "described": described, "insert rows/s": len(batch) / sw.seconds})
     return rows
 
 
 def tenants_demo(client, data, tenants: int, queries) -> dict:
-    schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("tenant", DataType.VARCHAR, max_length=16, is_partition_key=True)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=data.base.shape[1])
-    recreate_collection(client, TENANTS, schema, EXACT, num_partitions=16)
+    # docs:begin tenants
+    create(client, TENANTS, data.base.shape[1], tenant_key=True, num_partitions=16)  # tenants hashed into 16
     owner = [f"t{i % tenants:03d}" for i in range(len(data.base))]
-    client.insert(TENANTS, vector_rows(data.base, id=range(len(data.base)), tenant=owner))
-    client.flush(TENANTS)
+    client.insert(collection_name=TENANTS, data=vector_rows(data.base, id=range(len(data.base)), tenant=owner))
+    client.flush(collection_name=TENANTS)
     leaks = 0
     for i, q in enumerate(queries[:20]):
         tenant = f"t{i % tenants:03d}"
-        hits = client.search(TENANTS, [q], limit=K, filter=f'tenant == "{tenant}"', output_fields=["tenant"])[0]
+        hits = client.search(collection_name=TENANTS, data=[q], limit=K, output_fields=["tenant"],
+                             filter=f'tenant == "{tenant}"')[0]  # every tenant query names its tenant
         leaks += sum(h["entity"]["tenant"] != tenant for h in hits)
+    # docs:end
     drop_if_exists(client, TENANTS)
     return {"tenants": tenants, "partitions": 16, "queries": 20, "hits from another tenant": leaks}
 
@@ -89,12 +101,12 @@ def replicas_demo(client, info) -> dict:
         return {"skipped": info.skip_reason("replicas")}
     with quiet_pymilvus():
         groups = client.list_resource_groups()
-        client.release_collection(SINGLE)
-        client.load_collection(SINGLE, replica_number=1)
+        client.release_collection(collection_name=SINGLE)
+        client.load_collection(collection_name=SINGLE, replica_number=1)  # in-memory copies, each on its own nodes
         replicas = client.describe_replica(SINGLE)
-        client.release_collection(SINGLE)
+        client.release_collection(collection_name=SINGLE)
         try:
-            client.load_collection(SINGLE, replica_number=2, timeout=20)
+            client.load_collection(collection_name=SINGLE, replica_number=2, timeout=20)
             two = "loaded"
         except MilvusException as exc:
             two = f"refused: {exc.message.strip().splitlines()[0][:100]}"
@@ -109,15 +121,13 @@ def hash_sharding_demo(client, data, shards: int, queries) -> dict:
     owner = np.array([route(int(i), shards) for i in ids])
     for s in range(shards):
         rows_s = ids[owner == s]
-        schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=data.base.shape[1])
         metric = "L2" if s == shards - 1 else "COSINE"  # one shard created with another metric by mistake
-        recreate_collection(client, shard_name(s), schema, vector_index("embedding", "FLAT", metric))
-        client.insert(shard_name(s), vector_rows(data.base[rows_s], id=rows_s.tolist()))
-        client.flush(shard_name(s))
-    create_vector_collection(client, SINGLE, data.base, EXACT)
-    client.load_collection(SINGLE)
+        create(client, shard_name(s), data.base.shape[1], metric)
+        client.insert(collection_name=shard_name(s), data=vector_rows(data.base[rows_s], id=rows_s.tolist()))
+        client.flush(collection_name=shard_name(s))
+    create(client, SINGLE, data.base.shape[1])
+    client.insert(collection_name=SINGLE, data=vector_rows(data.base, id=ids.tolist()))
+    client.flush(collection_name=SINGLE)
     truth, _ = exact_topk(data.base, np.asarray(queries), K, "COSINE")
 
     def fan_out(q):
@@ -136,10 +146,12 @@ def hash_sharding_demo(client, data, shards: int, queries) -> dict:
 
     # The same merge, correct once every shard uses COSINE: re-index the odd shard.
     odd = shard_name(shards - 1)
-    client.release_collection(odd)
-    client.drop_index(odd, "embedding")
-    client.create_index(odd, EXACT)
-    client.load_collection(odd)
+    client.release_collection(collection_name=odd)
+    client.drop_index(collection_name=odd, index_name="embedding")
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="FLAT", metric_type="COSINE")
+    client.create_index(collection_name=odd, index_params=index_params)
+    client.load_collection(collection_name=odd)
     fixed = []
     for q in queries:
         pooled = [h for hits in fan_out(q) for h in hits]
@@ -200,7 +212,7 @@ def main(argv=None) -> dict:
         else:
             table([{"item": k, "value": v} for k, v in replicas.items()])
 
-        heading(f"4. Client-side hash sharding into {args.shards} collections (the source guide's way)")
+        heading(f"4. Client-side hash sharding into {args.shards} collections (a common do-it-yourself pattern)")
         sharding = hash_sharding_demo(client, data, args.shards, queries)
         table([{"measure": k, "value": v} for k, v in sharding.items()])
         print(f"Every search visits all {args.shards} collections ({sharding['fan-out cost']:.1f}× the latency of one).\n"

@@ -32,10 +32,11 @@ import threading
 import time
 
 from common import cli
-from common.connection import connect, precheck
+from common.connection import connect, precheck, quiet_pymilvus
 from common.errors import CourseError
 from common.metrics import percentiles
 from common.report import heading, table
+from common.schemas import count_rows
 
 import numpy as np
 
@@ -65,11 +66,15 @@ def broker_client(port: int):
     return redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
 
 
+def event_vectors(events: int, seed: int) -> np.ndarray:
+    """The vector each event carries (seeded: the check at the end can rebuild any of them)."""
+    return np.random.default_rng(seed).standard_normal((events, DIM)).astype(np.float32)
+
+
 def produce(port: int, events: int, rate: float, seed: int) -> None:
     """Write ``events`` events at ``rate`` per second; each carries its id and creation time."""
     r = broker_client(port)
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((events, DIM)).astype(np.float32)
+    vectors = event_vectors(events, seed)
     start = time.perf_counter()
     for i in range(events):
         delay = start + i / rate - time.perf_counter()
@@ -82,22 +87,27 @@ def produce(port: int, events: int, rate: float, seed: int) -> None:
 # --------------------------------------------------------------------------- consumer (a separate process)
 
 
+# docs:begin collection
 def ensure_collection(client) -> None:
-    from common.schemas import vector_index
-
+    """Create the events collection once; a restarted consumer finds it and loads it again."""
     from pymilvus import DataType, MilvusClient
 
     if client.has_collection(COLLECTION):
-        client.load_collection(COLLECTION)  # a restarted process may find it released
+        client.load_collection(collection_name=COLLECTION)  # a restarted process may find it released
         return
-    schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True, description="the event's own id: makes re-delivery idempotent")
-    schema.add_field("user", DataType.VARCHAR, max_length=16)
-    schema.add_field("produced_at", DataType.DOUBLE)
-    schema.add_field("ingested_at", DataType.DOUBLE)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
-    client.create_collection(COLLECTION, schema=schema, index_params=vector_index("embedding", "HNSW", "L2"),
-                             consistency_level="Strong")
+    schema = MilvusClient.create_schema(auto_id=False)  # the key comes from the event, never from Milvus
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True,
+                     description="the event's own id: makes re-delivery idempotent")
+    schema.add_field(field_name="user", datatype=DataType.VARCHAR, max_length=16)
+    schema.add_field(field_name="produced_at", datatype=DataType.DOUBLE)  # event time, for end-to-end lag
+    schema.add_field(field_name="ingested_at", datatype=DataType.DOUBLE)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=DIM)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="L2",
+                           params={"M": 16, "efConstruction": 128})
+    client.create_collection(collection_name=COLLECTION, schema=schema, index_params=index_params,
+                             consistency_level="Strong")  # created with an index: loaded at once
+# docs:end
 
 
 def to_rows(entries) -> list[dict]:
@@ -127,10 +137,12 @@ def consume(port: int, uri: str | None, batch: int, ack_delay: float, reset: boo
             if r.get("course:produced") and r.xpending(STREAM, GROUP)["pending"] == 0 and stream_drained(r):
                 break
             continue
-        client.upsert(COLLECTION, to_rows(entries))  # idempotent: same id → same row
+        # docs:begin upsert-ack
+        client.upsert(collection_name=COLLECTION, data=to_rows(entries))  # idempotent: same id → same row
         r.incrby("course:upserted", len(entries))
         time.sleep(ack_delay)  # the window in which a crash leaves events upserted but not acknowledged
-        r.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
+        r.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])  # only now is the batch done
+        # docs:end
         r.incrby("course:acked", len(entries))
     client.close()
 
@@ -197,16 +209,44 @@ def supervise(r, port: int, args, first: subprocess.Popen) -> dict:
             "elapsed_s": elapsed}
 
 
-def verify(uri: str | None, events: int) -> dict:
+# docs:begin verify
+def read_everything(client) -> list[dict]:
+    """Every row, in pages: query() alone caps a result (16,384 rows), an iterator does not."""
+    iterator = client.query_iterator(
+        collection_name=COLLECTION,
+        batch_size=1000,  # rows per page (per round trip)
+        filter="id >= 0",  # which rows; every event id is >= 0
+        output_fields=["id", "produced_at", "ingested_at"],
+    )
+    rows = []
+    while page := iterator.next():  # an empty page means the end
+        rows += page
+    iterator.close()
+    return rows
+
+
+def find_event(client, vector: np.ndarray) -> int:
+    """The stored event closest to ``vector``: an event's own vector must find the event itself."""
+    hits = client.search(collection_name=COLLECTION, data=[vector.tolist()], anns_field="embedding", limit=1,
+                         search_params={"metric_type": "L2", "params": {"ef": 64}})
+    return hits[0][0]["id"]
+# docs:end
+
+
+def verify(uri: str | None, events: int, seed: int) -> dict:
+    last = events - 1
     with cli.engine(uri) as (client, info):
-        client.load_collection(COLLECTION)
-        rows = client.query(COLLECTION, filter="id >= 0", output_fields=["id", "produced_at", "ingested_at"], limit=16384)
-        count = int(client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        client.load_collection(collection_name=COLLECTION)
+        with quiet_pymilvus():  # Milvus Lite makes pymilvus warn that it picks the iterator's timestamp itself
+            rows = read_everything(client)
+        count = count_rows(client, COLLECTION)
+        found = find_event(client, event_vectors(events, seed)[last])
         client.drop_collection(COLLECTION)
     ids = [row["id"] for row in rows]
     lag_ms = [(row["ingested_at"] - row["produced_at"]) * 1000 for row in rows]
     return {"engine": info.kind, "events_in": events, "rows_in_milvus": count, "distinct_ids": len(set(ids)),
             "duplicates": len(ids) - len(set(ids)), "lost": len(set(range(events)) - set(ids)),
+            "last_event_found_by_its_vector": found == last,
             "lag": percentiles(lag_ms) if lag_ms else {}}
 
 
@@ -243,7 +283,7 @@ def main(argv=None) -> dict:
     print("broker stopped")
 
     heading("2. What reached Milvus")
-    result = verify(args.uri, args.events)
+    result = verify(args.uri, args.events, args.seed)
     throughput = args.events / run["elapsed_s"]
     table([
         {"check": "events produced", "value": result["events_in"]},
@@ -252,6 +292,7 @@ def main(argv=None) -> dict:
         {"check": "duplicates", "value": result["duplicates"]},
         {"check": "lost events", "value": result["lost"]},
         {"check": "events re-delivered after the kill", "value": run["redelivered"]},
+        {"check": "last event found by searching its own vector", "value": result["last_event_found_by_its_vector"]},
         {"check": "throughput, events/s (incl. kill + restart)", "value": throughput},
         {"check": "end-to-end lag p50 / p95, ms", "value": f"{result['lag']['p50_ms']:.0f} / {result['lag']['p95_ms']:.0f}"},
     ])

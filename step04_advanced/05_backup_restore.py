@@ -34,7 +34,7 @@ from common.data import make_dataset
 from common.errors import BadInput
 from common.metrics import Stopwatch
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists, recreate_collection, search_ids, vector_index, vector_rows
+from common.schemas import count_rows, drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -45,15 +45,30 @@ K = 10
 SEARCH = {"metric_type": "COSINE", "params": {"ef": 256}}
 
 
-def catalog_schema(dim: int):
-    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("title", DataType.VARCHAR, max_length=128)
-    s.add_field("price", DataType.FLOAT)
-    s.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16)
-    s.add_field("meta", DataType.JSON)
-    s.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
-    return s
+def create_catalog(client, data, rng) -> None:
+    """The collection to protect: scalar, ARRAY, JSON and vector fields, HNSW index, loaded."""
+    n, dim = data.base.shape
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="title", datatype=DataType.VARCHAR, max_length=128)
+    schema.add_field(field_name="price", datatype=DataType.FLOAT)
+    schema.add_field(field_name="tags", datatype=DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16)
+    schema.add_field(field_name="meta", datatype=DataType.JSON)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
+    drop_if_exists(client, COLLECTION)
+    client.create_collection(collection_name=COLLECTION, schema=schema, consistency_level="Strong")
+    rows = vector_rows(data.base, id=list(range(n)), title=[f"item {i}" for i in range(n)],
+                       price=np.round(rng.uniform(1, 500, n), 2).tolist(),
+                       tags=[["sale"] if i % 3 == 0 else ["new", "eco"] for i in range(n)],
+                       meta=[{"rank": i % 7, "origin": "KR" if i % 2 else "DE"} for i in range(n)])
+    for start in range(0, n, 2000):
+        client.insert(collection_name=COLLECTION, data=rows[start : start + 2000])
+    client.flush(collection_name=COLLECTION)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
+                           params={"M": 16, "efConstruction": 128})
+    client.create_index(collection_name=COLLECTION, index_params=index_params)
+    client.load_collection(collection_name=COLLECTION)
 
 
 def sha256(path: Path) -> str:
@@ -71,19 +86,32 @@ def vector_field(description: dict) -> str:
 # --------------------------------------------------------------------------- backup
 
 
-def backup(client, name: str, target: Path, batch: int = 1000) -> dict:
-    """Write schema, index parameters and all rows of ``name`` under ``target``; return the manifest."""
-    description = client.describe_collection(name)
-    vec = vector_field(description)
-    fields = [f["name"] for f in description["fields"]]
+# docs:begin export
+def export_rows(client, name: str, fields: list[str], batch: int) -> list[dict]:
+    """Every row of ``name``, page by page: memory grows with the rows kept, not with one huge query."""
     rows = []
     with quiet_pymilvus():  # Milvus Lite has no MVCC timestamp to pin the iterator to; pymilvus warns and goes on
-        iterator = client.query_iterator(name, batch_size=batch, filter="", output_fields=fields)
+        iterator = client.query_iterator(collection_name=name, batch_size=batch, filter="", output_fields=fields)
     while page := iterator.next():
         rows += page
     iterator.close()
-    rows.sort(key=lambda row: row["id"])
-    target.mkdir(parents=True, exist_ok=True)
+    return sorted(rows, key=lambda row: row["id"])
+# docs:end
+
+
+def backup(client, name: str, target: Path, batch: int = 1000) -> dict:
+    """Write schema, index parameters and all rows of ``name`` to ``target``; return the manifest.
+
+    The files go to a sibling folder first and replace ``target`` only when complete, so a failed
+    backup never destroys the previous one.
+    """
+    description = client.describe_collection(name)
+    vec = vector_field(description)
+    fields = [f["name"] for f in description["fields"]]
+    rows = export_rows(client, name, fields, batch)
+    final, target = target, target.with_name(target.name + ".partial")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
     vectors = np.asarray([row[vec] for row in rows], dtype=np.float32)
     np.save(target / "vectors.npy", vectors)
     scalars = [f for f in fields if f != vec]
@@ -108,6 +136,8 @@ def backup(client, name: str, target: Path, batch: int = 1000) -> dict:
         "vector_sha256": hashlib.sha256(vectors.tobytes()).hexdigest(),
     }
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    shutil.rmtree(final, ignore_errors=True)  # only now is the previous backup replaced
+    target.rename(final)
     return manifest
 
 
@@ -141,38 +171,99 @@ def schema_from(manifest: dict):
         kwargs = dict(field.get("params", {}))
         if field.get("element_type"):
             kwargs["element_type"] = DataType[field["element_type"]]
-        schema.add_field(field["name"], DataType[field["type"]], is_primary=bool(field.get("is_primary")), **kwargs)
+        schema.add_field(field_name=field["name"], datatype=DataType[field["type"]], is_primary=bool(field.get("is_primary")),
+                         **kwargs)
     return schema
 
 
+# docs:begin restore
 def restore(client, source: Path, name: str | None = None, force: bool = False, batch: int = 1000) -> dict:
     """Restore a verified backup into ``name`` (default: the original name). All or nothing."""
     manifest, vectors, rows = read_verified(source)
     name = name or manifest["collection"]
     if client.has_collection(name) and not force:
         raise BadInput(f"collection {name!r} already exists; restore refuses to overwrite it",
-                       "drop it first, restore under another name, or pass --force")
+                       "drop it first, or restore under another name (restore(..., name=...))")
     index_params = MilvusClient.prepare_index_params()
     for index in manifest["indexes"]:
         params = {k: v for k, v in index.items() if k not in ("field_name", "index_type", "metric_type", "index_name")}
         index_params.add_index(field_name=index["field_name"], index_type=index["index_type"],
                                metric_type=index.get("metric_type"), params=params)
-    recreate_collection(client, name, schema_from(manifest))
+    drop_if_exists(client, name)
+    client.create_collection(collection_name=name, schema=schema_from(manifest), consistency_level="Strong")
     try:
         vec = manifest["vector_field"]
         for start in range(0, len(rows), batch):
             chunk = [dict(row, **{vec: vectors[start + i].tolist()}) for i, row in enumerate(rows[start : start + batch])]
-            client.insert(name, chunk)
-        client.flush(name)
-        client.create_index(name, index_params, timeout=300)
-        client.load_collection(name, timeout=300)
+            client.insert(collection_name=name, data=chunk)
+        client.flush(collection_name=name)
+        client.create_index(collection_name=name, index_params=index_params, timeout=300)
+        client.load_collection(collection_name=name, timeout=300)
     except Exception:
         drop_if_exists(client, name)  # no half-restored collection left behind
         raise
     return manifest
+# docs:end
 
 
 # --------------------------------------------------------------------------- the lesson
+
+
+def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, check_dir: Path) -> dict:
+    heading("2. Drop, then restore")
+    client.drop_collection(collection_name=COLLECTION)
+    with Stopwatch() as restore_time:
+        restore(client, target)
+    try:
+        restore(client, target)
+        refused = "overwrote (unexpected)"
+    except BadInput as exc:
+        refused = exc.message
+    print(f"restored in {restore_time.seconds:.1f} s; a second restore → {refused}")
+
+    heading("3. Verify the round trip")
+    again = backup(client, COLLECTION, check_dir)
+    shutil.rmtree(check_dir, ignore_errors=True)
+    ids_after = [row["id"] for row in export_rows(client, COLLECTION, ["id"], 1000)]
+    topk_after = search_ids(client, COLLECTION, data.queries, K, search_params=SEARCH)
+    same_topk = sum(a == b for a, b in zip(topk_before, topk_after))
+    checks = [
+        {"check": "row count", "before": manifest["row_count"], "after": count_rows(client, COLLECTION)},
+        {"check": "ids", "before": "0..n-1", "after": "same" if ids_after == list(range(n)) else "DIFFERENT"},
+        {"check": "vector SHA-256", "before": manifest["vector_sha256"][:16], "after": again["vector_sha256"][:16]},
+        {"check": "rows.jsonl SHA-256", "before": manifest["files"]["rows.jsonl"][:16], "after": again["files"]["rows.jsonl"][:16]},
+        {"check": f"top-{K} ids for {len(data.queries)} queries", "before": len(data.queries), "after": same_topk},
+    ]
+    table(checks)
+    return {"rows_after": checks[0]["after"], "ids_same": ids_after == list(range(n)),
+            "vector_checksum_same": again["vector_sha256"] == manifest["vector_sha256"],
+            "rows_checksum_same": again["files"]["rows.jsonl"] == manifest["files"]["rows.jsonl"],
+            "topk_same": same_topk, "overwrite_refused": "refuses to overwrite" in refused}
+
+
+def damage_demo(client, target: Path, root: Path) -> dict:
+    heading("4. Damaged backups are refused before anything is written")
+    client.drop_collection(collection_name=COLLECTION)
+    damage = {}
+    for label, harm in (("one flipped byte in vectors.npy", "flip"), ("rows.jsonl cut short", "truncate")):
+        broken = root / (COLLECTION + "_broken")
+        shutil.rmtree(broken, ignore_errors=True)
+        shutil.copytree(target, broken)
+        path = broken / ("vectors.npy" if harm == "flip" else "rows.jsonl")
+        content = bytearray(path.read_bytes())
+        if harm == "flip":
+            content[len(content) // 2] ^= 0x01
+        else:
+            content = content[: len(content) // 2]
+        path.write_bytes(bytes(content))
+        try:
+            restore(client, broken)
+            damage[label] = "restored (unexpected)"
+        except BadInput as exc:
+            damage[label] = exc.message.replace(str(broken), "<backup>")
+        shutil.rmtree(broken, ignore_errors=True)
+    table([{"damage": k, "restore says": v, "collection created": client.has_collection(COLLECTION)} for k, v in damage.items()])
+    return damage
 
 
 def main(argv=None) -> dict:
@@ -185,23 +276,10 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=1.0, seed=args.seed)
-    rng = np.random.default_rng(args.seed)
     target = args.dir / COLLECTION
-    shutil.rmtree(target, ignore_errors=True)
     with cli.engine(args.uri) as (client, info):
-        drop_if_exists(client, COLLECTION)
-        recreate_collection(client, COLLECTION, catalog_schema(args.dim))
-        rows = vector_rows(data.base, id=list(range(args.n)), title=[f"item {i}" for i in range(args.n)],
-                           price=np.round(rng.uniform(1, 500, args.n), 2).tolist(),
-                           tags=[["sale"] if i % 3 == 0 else ["new", "eco"] for i in range(args.n)],
-                           meta=[{"rank": i % 7, "origin": "KR" if i % 2 else "DE"} for i in range(args.n)])
-        for start in range(0, args.n, 2000):
-            client.insert(COLLECTION, rows[start : start + 2000])
-        client.flush(COLLECTION)
-        client.create_index(COLLECTION, vector_index("embedding", "HNSW", "COSINE", M=16, efConstruction=128))
-        client.load_collection(COLLECTION)
+        create_catalog(client, data, np.random.default_rng(args.seed))
         topk_before = search_ids(client, COLLECTION, data.queries, K, search_params=SEARCH)
-
         heading("1. Back up")
         with Stopwatch() as backup_time:
             manifest = backup(client, COLLECTION, target)
@@ -209,69 +287,18 @@ def main(argv=None) -> dict:
         table([{"file": f, "bytes": sizes[f], "sha256": h[:16] + "…"} for f, h in manifest["files"].items()])
         print(f"{manifest['row_count']} rows, index {[i['index_type'] for i in manifest['indexes']]}, "
               f"in {backup_time.seconds:.1f} s → {target}")
-
-        heading("2. Drop, then restore")
-        client.drop_collection(COLLECTION)
-        with Stopwatch() as restore_time:
-            restore(client, target)
-        try:
-            restore(client, target)
-            refused = "overwrote (unexpected)"
-        except BadInput as exc:
-            refused = exc.message
-        print(f"restored in {restore_time.seconds:.1f} s; a second restore → {refused}")
-
-        heading("3. Verify the round trip")
-        again = backup(client, COLLECTION, args.dir / (COLLECTION + "_check"))
-        shutil.rmtree(args.dir / (COLLECTION + "_check"), ignore_errors=True)
-        ids_after = [row["id"] for row in client.query(COLLECTION, filter="id >= 0", output_fields=["id"], limit=16384)]
-        topk_after = search_ids(client, COLLECTION, data.queries, K, search_params=SEARCH)
-        same_topk = sum(a == b for a, b in zip(topk_before, topk_after))
-        checks = [
-            {"check": "row count", "before": manifest["row_count"], "after": count_rows(client, COLLECTION)},
-            {"check": "ids", "before": "0..n-1", "after": "same" if sorted(ids_after) == list(range(args.n)) else "DIFFERENT"},
-            {"check": "vector SHA-256", "before": manifest["vector_sha256"][:16], "after": again["vector_sha256"][:16]},
-            {"check": "rows.jsonl SHA-256", "before": manifest["files"]["rows.jsonl"][:16], "after": again["files"]["rows.jsonl"][:16]},
-            {"check": f"top-{K} ids for {args.queries} queries", "before": args.queries, "after": same_topk},
-        ]
-        table(checks)
-
-        heading("4. Damaged backups are refused before anything is written")
-        client.drop_collection(COLLECTION)
-        damage = {}
-        for label, harm in (("one flipped byte in vectors.npy", "flip"), ("rows.jsonl cut short", "truncate")):
-            broken = args.dir / (COLLECTION + "_broken")
-            shutil.rmtree(broken, ignore_errors=True)
-            shutil.copytree(target, broken)
-            path = broken / ("vectors.npy" if harm == "flip" else "rows.jsonl")
-            content = bytearray(path.read_bytes())
-            if harm == "flip":
-                content[len(content) // 2] ^= 0x01
-            else:
-                content = content[: len(content) // 2]
-            path.write_bytes(bytes(content))
-            try:
-                restore(client, broken)
-                damage[label] = "restored (unexpected)"
-            except BadInput as exc:
-                damage[label] = exc.message.replace(str(broken), "<backup>")
-            shutil.rmtree(broken, ignore_errors=True)
-        table([{"damage": k, "restore says": v, "collection created": client.has_collection(COLLECTION)} for k, v in damage.items()])
+        checks = round_trip(client, target, manifest, topk_before, data, args.n, args.dir / (COLLECTION + "_check"))
+        damage = damage_demo(client, target, args.dir)
         left_behind = client.has_collection(COLLECTION)
 
     return {
         "headline": f"{manifest['row_count']} rows round-tripped; vector checksum "
-                    f"{'same' if again['vector_sha256'] == manifest['vector_sha256'] else 'DIFFERENT'}; "
-                    f"top-{K} same for {same_topk}/{args.queries}",
+                    f"{'same' if checks['vector_checksum_same'] else 'DIFFERENT'}; "
+                    f"top-{K} same for {checks['topk_same']}/{args.queries}",
         "engine": info.kind,
         "rows_before": manifest["row_count"],
-        "rows_after": checks[0]["after"],
-        "ids_same": sorted(ids_after) == list(range(args.n)),
-        "vector_checksum_same": again["vector_sha256"] == manifest["vector_sha256"],
-        "rows_checksum_same": again["files"]["rows.jsonl"] == manifest["files"]["rows.jsonl"],
-        "topk_same": same_topk,
+        **checks,
         "queries": args.queries,
-        "overwrite_refused": "refuses to overwrite" in refused,
         "damage": damage,
         "left_behind_after_damage": left_behind,
         "skipped": [],

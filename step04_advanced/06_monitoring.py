@@ -25,11 +25,12 @@ from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
 from common.report import heading, table
-from common.schemas import create_vector_collection, drop_if_exists, vector_index
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
+from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 PREFIX = "s4_l6_"
@@ -41,6 +42,7 @@ MILVUS_SERIES = ("milvus_proxy_req_count_total", "milvus_proxy_search_vectors_co
                  "milvus_proxy_sq_latency_count", "milvus_proxy_sq_latency_sum", "milvus_querynode_sq_core_latency_count")
 
 
+# docs:begin metrics
 class SearchMetrics:
     """The three series every search service should export."""
 
@@ -54,10 +56,11 @@ class SearchMetrics:
         self.requests.labels(collection).inc()
         with self.latency.labels(collection).time():
             try:
-                return client.search(collection, [query], limit=K, **kwargs)
+                return client.search(collection_name=collection, data=[query], limit=K, **kwargs)
             except MilvusException as exc:
                 self.errors.labels(collection, f"code_{exc.code}").inc()
                 return None
+# docs:end
 
 
 def free_port() -> int:
@@ -103,6 +106,66 @@ def health_report(client, uri: str, collection: str, info) -> list[dict]:
     return checks
 
 
+def create_collection(client, vectors: np.ndarray) -> None:
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
+                           params={"M": 16, "efConstruction": 128})
+    drop_if_exists(client, COLLECTION)
+    client.create_collection(collection_name=COLLECTION, schema=schema, index_params=index_params,
+                             consistency_level="Strong")
+    client.insert(collection_name=COLLECTION, data=vector_rows(vectors, id=range(len(vectors))))
+    client.flush(collection_name=COLLECTION)
+
+
+def app_metrics_section(client, metrics, data, port: int, requests: int, seed: int) -> dict:
+    heading(f"1. The app's metrics on http://127.0.0.1:{port}/metrics")
+    rng = np.random.default_rng(seed)
+    with quiet_pymilvus():
+        for i in range(requests):
+            if i % 50 == 49:  # a few bad requests, so the error counter has something to count
+                metrics.search(client, PREFIX + "missing", data.queries[0].tolist())
+            else:
+                metrics.search(client, COLLECTION, data.queries[rng.integers(len(data.queries))].tolist(),
+                               consistency_level="Bounded")
+    samples = scrape(f"http://127.0.0.1:{port}/metrics")
+
+    def total(name: str) -> float:  # summed over label values (collections, reasons)
+        return sum(sample.value for sample in samples.get(name, []))
+
+    out = {"requests": total("course_search_requests_total"), "histogram_count": total("course_search_latency_seconds_count"),
+           "errors": total("course_search_errors_total")}
+    out["mean_ms"] = 1000 * total("course_search_latency_seconds_sum") / out["histogram_count"]
+    out["p95_bucket_ms"] = 1000 * quantile_from_buckets([b for b in samples["course_search_latency_seconds_bucket"]
+                                                         if b.labels["collection"] == COLLECTION], 0.95)
+    table([
+        {"series": "course_search_requests_total", "value": out["requests"]},
+        {"series": "course_search_latency_seconds_count", "value": out["histogram_count"]},
+        {"series": "mean latency (sum / count), ms", "value": out["mean_ms"]},
+        {"series": f"p95 of {COLLECTION} from histogram buckets (upper bound), ms", "value": out["p95_bucket_ms"]},
+        {"series": "course_search_errors_total", "value": out["errors"]},
+    ])
+    print("PromQL for a dashboard: histogram_quantile(0.95, rate(course_search_latency_seconds_bucket[5m]))")
+    return out
+
+
+def server_metrics_section(info, uri: str) -> dict:
+    heading("2. Milvus' own health and metrics (:9091)")
+    if not info.has("metrics_endpoint"):
+        print(info.skip_reason("metrics_endpoint"))
+        return {}
+    milvus = scrape(f"http://{urlparse(uri).hostname}:9091/metrics")
+    found = {name: sum(s.value for s in milvus.get(name, [])) for name in MILVUS_SERIES if name in milvus}
+    table([{"series": k, "sum over labels": v} for k, v in found.items()])
+    if found.get("milvus_proxy_sq_latency_count"):
+        mean = found["milvus_proxy_sq_latency_sum"] / found["milvus_proxy_sq_latency_count"]
+        print(f"server-side mean search latency since start: {mean:.2f} ms (milvus_proxy_sq_latency, in ms)")
+    print(f"{len(milvus)} sample names exposed on :9091/metrics")
+    return {"series": len(milvus), "found": found}
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=int, default=5000)
@@ -117,60 +180,14 @@ def main(argv=None) -> dict:
     metrics = SearchMetrics(registry)
     port = free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    skipped = []
     try:
         with cli.engine(args.uri) as (client, info):
-            drop_if_exists(client, COLLECTION)
-            create_vector_collection(client, COLLECTION, data.base, vector_index("embedding", "HNSW", "COSINE"))
-            client.load_collection(COLLECTION)
-
-            heading(f"1. The app's metrics on http://127.0.0.1:{port}/metrics")
-            rng = np.random.default_rng(args.seed)
-            with quiet_pymilvus():
-                for i in range(args.requests):
-                    if i % 50 == 49:  # a few bad requests, so the error counter has something to count
-                        metrics.search(client, PREFIX + "missing", data.queries[0].tolist())
-                    else:
-                        metrics.search(client, COLLECTION, data.queries[rng.integers(len(data.queries))].tolist(),
-                                       consistency_level="Bounded")
-            samples = scrape(f"http://127.0.0.1:{port}/metrics")
-
-            def total(name: str) -> float:  # summed over label values (collections, reasons)
-                return sum(sample.value for sample in samples.get(name, []))
-
-            requests = total("course_search_requests_total")
-            count, total_s = total("course_search_latency_seconds_count"), total("course_search_latency_seconds_sum")
-            errors = total("course_search_errors_total")
-            p95_bucket = quantile_from_buckets([b for b in samples["course_search_latency_seconds_bucket"]
-                                                if b.labels["collection"] == COLLECTION], 0.95)
-            table([
-                {"series": "course_search_requests_total", "value": requests},
-                {"series": "course_search_latency_seconds_count", "value": count},
-                {"series": "mean latency (sum / count), ms", "value": 1000 * total_s / count},
-                {"series": f"p95 of {COLLECTION} from histogram buckets (upper bound), ms", "value": 1000 * p95_bucket},
-                {"series": "course_search_errors_total", "value": errors},
-            ])
-            print("PromQL for a dashboard: histogram_quantile(0.95, rate(course_search_latency_seconds_bucket[5m]))")
-
-            heading("2. Milvus' own health and metrics (:9091)")
-            if info.has("metrics_endpoint"):
-                host = urlparse(uri).hostname
-                milvus = scrape(f"http://{host}:9091/metrics")
-                found = {name: sum(s.value for s in milvus.get(name, [])) for name in MILVUS_SERIES if name in milvus}
-                table([{"series": k, "sum over labels": v} for k, v in found.items()])
-                if found.get("milvus_proxy_sq_latency_count"):
-                    mean = found["milvus_proxy_sq_latency_sum"] / found["milvus_proxy_sq_latency_count"]
-                    print(f"server-side mean search latency since start: {mean:.2f} ms (milvus_proxy_sq_latency, in ms)")
-                print(f"{len(milvus)} sample names exposed on :9091/metrics")
-                server_metrics = {"series": len(milvus), "found": found}
-            else:
-                print(info.skip_reason("metrics_endpoint"))
-                skipped.append(f"server metrics: {info.skip_reason('metrics_endpoint')}")
-                server_metrics = {}
-
+            create_collection(client, data.base)
+            app = app_metrics_section(client, metrics, data, port, args.requests, args.seed)
+            server_metrics = server_metrics_section(info, uri)
             heading("3. A health check that says what is wrong")
             healthy = health_report(client, uri, COLLECTION, info)
-            client.release_collection(COLLECTION)
+            client.release_collection(collection_name=COLLECTION)
             degraded = health_report(client, uri, COLLECTION, info)
             table([{"state": "normal", **row} for row in healthy] + [{"state": "after release", **row} for row in degraded])
             drop_if_exists(client, COLLECTION)
@@ -178,14 +195,12 @@ def main(argv=None) -> dict:
         server.shutdown()
         thread.join(timeout=5)
 
+    skipped = [] if info.has("metrics_endpoint") else [f"server metrics: {info.skip_reason('metrics_endpoint')}"]
     return {
-        "headline": f"{int(count)} searches exported, {int(errors)} errors; p95 ≤ {1000 * p95_bucket:.1f} ms",
+        "headline": f"{int(app['histogram_count'])} searches exported, {int(app['errors'])} errors; "
+                    f"p95 ≤ {app['p95_bucket_ms']:.1f} ms",
         "engine": info.kind,
-        "requests": requests,
-        "histogram_count": count,
-        "errors": errors,
-        "mean_ms": 1000 * total_s / count,
-        "p95_bucket_ms": 1000 * p95_bucket,
+        **app,
         "server_metrics": server_metrics,
         "health": healthy,
         "health_after_release": degraded,
