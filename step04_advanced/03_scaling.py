@@ -7,7 +7,7 @@ What you learn
     results that never leak across tenants;
   - replicas and resource groups on a server: what exists, and what loading
     with more replicas than query nodes says;
-  - the source guide's client-side hash sharding into N collections: every
+  - a common do-it-yourself pattern, client-side hash sharding into N collections: every
     search fans out to all N (latency measured), and merging per-shard top-k
     by raw score is right only when every shard uses the same metric — shown
     against a single collection's exact answer;

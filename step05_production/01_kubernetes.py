@@ -76,14 +76,17 @@ def check_values(path: Path) -> list[dict]:
     return rows
 
 
+# docs:begin capacity
 def capacity(values: dict, vectors: int, dim: int, replicas: int) -> dict:
     need = memory("HNSW", dim, build_params("HNSW", vectors, dim)).total_mb(vectors) * 2**20 * replicas
     query = values["queryNode"]
     have = query["replicas"] * quantity(query["resources"]["limits"]["memory"])
     return {"HNSW index × replicas, GiB": need / 2**30, "query-node memory, GiB": have / 2**30,
             "used share": need / have, "ok": need <= 0.8 * have}
+# docs:end
 
 
+# docs:begin validate
 def validate_manifests(path: Path) -> list[dict]:
     rows = []
     for doc in yaml.safe_load_all(path.read_text()):
@@ -94,6 +97,7 @@ def validate_manifests(path: Path) -> list[dict]:
             result = f"invalid: {exc.message}"
         rows.append({"resource": f"{doc['kind']}/{doc['metadata']['name']}", "kubernetes": KUBERNETES_VERSION, "result": result})
     return rows
+# docs:end
 
 
 def broken_copy(path: Path) -> str:

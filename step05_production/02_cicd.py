@@ -31,6 +31,7 @@ COURSE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "test.yml"
 BROKEN = "a copy whose lint job lost runs-on"
 
 
+# docs:begin validate
 def check_workflow(path: Path) -> tuple[bool, str]:
     """Validate with check-jsonschema's vendored GitHub workflow schema (no network needed)."""
     done = subprocess.run(
@@ -39,6 +40,7 @@ def check_workflow(path: Path) -> tuple[bool, str]:
     )
     lines = [line.strip().replace(str(path), path.name) for line in (done.stdout + done.stderr).strip().splitlines()]
     return done.returncode == 0, (lines[-1] if done.returncode == 0 else " ".join(lines[1:3]))[:140]
+# docs:end
 
 
 def stages(workflow: dict) -> list[dict]:

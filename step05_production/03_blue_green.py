@@ -25,15 +25,7 @@ from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k
 from common.report import heading, table
-from common.schemas import (
-    count_rows,
-    drop_if_exists,
-    insert_batches,
-    recreate_collection,
-    search_ids,
-    vector_index,
-    vector_rows,
-)
+from common.schemas import count_rows, drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -45,16 +37,31 @@ BLUE, GREEN = PREFIX + "docs_v1", PREFIX + "docs_v2"
 K = 10
 
 
+# docs:begin build
 def build_version(client, name: str, vectors: np.ndarray, version: int) -> None:
+    """One complete, versioned collection: insert everything, flush, index, load — before any traffic sees it."""
     schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("version", DataType.INT64)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=vectors.shape[1])
-    recreate_collection(client, name, schema)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="version", datatype=DataType.INT64)  # lets every answer say which version served it
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
+    drop_if_exists(client, name)
+    client.create_collection(collection_name=name, schema=schema, consistency_level="Strong")
     rows = vector_rows(vectors, id=range(len(vectors)), version=[version] * len(vectors))
-    insert_batches(client, name, rows, batch=2000)
-    client.create_index(name, vector_index("embedding", "HNSW", "COSINE"))
-    client.load_collection(name)
+    for start in range(0, len(rows), 2000):
+        client.insert(collection_name=name, data=rows[start : start + 2000])
+    client.flush(collection_name=name)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
+                           params={"M": 16, "efConstruction": 128})
+    client.create_index(collection_name=name, index_params=index_params)
+    client.load_collection(collection_name=name)
+
+
+def search_through_alias(client, query: list[float]) -> list[dict]:
+    """What the application does: it only ever names the alias."""
+    return client.search(collection_name=ALIAS, data=[query], limit=K, output_fields=["version"],
+                         search_params={"metric_type": "COSINE", "params": {"ef": 64}}, consistency_level="Bounded")[0]
+# docs:end
 
 
 class QueryLoad:
@@ -71,7 +78,7 @@ class QueryLoad:
         while not self.stop.is_set():
             q = self.queries[rng.integers(len(self.queries))]
             try:
-                hits = self.client.search(ALIAS, [q], limit=K, output_fields=["version"], consistency_level="Bounded")[0]
+                hits = search_through_alias(self.client, q)
                 entry = (time.monotonic(), hits[0]["entity"]["version"] if hits else None, "")
             except Exception as exc:  # noqa: BLE001 - every failure is counted, that is the measurement
                 entry = (time.monotonic(), None, type(exc).__name__)
@@ -97,6 +104,46 @@ def served_after(log, moment: float) -> dict:
     return {"queries": len(after), "versions": sorted(set(versions)), "last answer from the old version, ms after": (last_old - moment) * 1000}
 
 
+def verify_green(client, new, n: int, min_recall: float) -> tuple[bool, float]:
+    """The new version must hold every row and reach the probe recall before it gets traffic."""
+    rows_ok = count_rows(client, GREEN) == n
+    truth, _ = exact_topk(new.base, new.queries, K, "COSINE")
+    probe_recall = recall_at_k(search_ids(client, GREEN, new.queries, K), truth, K)
+    table([{"check": f"row count == {n}", "ok": rows_ok},
+           {"check": f"probe recall@10 {probe_recall:.3f} ≥ {min_recall}", "ok": probe_recall >= min_recall}])
+    if not (rows_ok and probe_recall >= min_recall):
+        print("verification failed: the alias stays on the old version")
+    return rows_ok and probe_recall >= min_recall, probe_recall
+
+
+# docs:begin switch
+def switch_alias(client, target: str) -> None:
+    """Point the alias at another collection: one metadata operation; searches never see a gap."""
+    client.alter_alias(
+        collection_name=target,  # the collection the alias moves to (switch or rollback)
+        alias=ALIAS,  # must already exist (create_alias made it)
+    )
+# docs:end
+
+
+def summarise(log, switch_at: float, rollback_at: float, settle: float) -> dict:
+    """Which versions answered in each phase, and how long the old one kept answering after a switch."""
+    failed = [err for _, _, err in log if err]
+    before = [v for t, v, err in log if t < switch_at and not err]
+    switch = served_after([e for e in log if e[0] < rollback_at], switch_at)
+    rollback = served_after(log, rollback_at)
+    table([
+        {"phase": "before switch", "queries": len(before), "versions served": sorted(set(before)), "ms until all new": "-"},
+        {"phase": "after switch to v2", "queries": switch["queries"], "versions served": switch["versions"],
+         "ms until all new": switch["last answer from the old version, ms after"]},
+        {"phase": "after rollback to v1", "queries": rollback["queries"], "versions served": rollback["versions"],
+         "ms until all new": rollback["last answer from the old version, ms after"]},
+    ])
+    return {"failed": failed, "before": before, "switch": switch,
+            "final": {v for t, v, err in log if t >= rollback_at + settle / 2 and not err},
+            "after_switch_tail": {v for t, v, err in log if switch_at + settle / 2 <= t < rollback_at and not err}}
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=int, default=8000)
@@ -114,61 +161,46 @@ def main(argv=None) -> dict:
             client.drop_alias(ALIAS)  # left over from an interrupted run; a collection with an alias cannot be dropped
         drop_if_exists(client, BLUE, GREEN)
         build_version(client, BLUE, old.base, 1)
-        client.create_alias(BLUE, ALIAS)
+        # docs:begin alias
+        client.create_alias(
+            collection_name=BLUE,  # the versioned collection the alias points at now
+            alias=ALIAS,  # the stable name applications search; unique across collections
+        )
+        # docs:end
         print(f"alias {ALIAS!r} → {client.describe_alias(ALIAS)['collection_name']}")
 
         heading(f"1. Build and verify {GREEN} while {args.threads} threads query the alias")
         with QueryLoad(client, old.queries, args.threads) as load:
             build_version(client, GREEN, new.base, 2)
-            rows_ok = count_rows(client, GREEN) == args.n
-            truth, _ = exact_topk(new.base, new.queries, K, "COSINE")
-            probe_recall = recall_at_k(search_ids(client, GREEN, new.queries, K), truth, K)
-            verified = rows_ok and probe_recall >= args.min_recall
-            table([{"check": f"row count == {args.n}", "ok": rows_ok},
-                   {"check": f"probe recall@10 {probe_recall:.3f} ≥ {args.min_recall}", "ok": probe_recall >= args.min_recall}])
-            if not verified:
-                print("verification failed: the alias stays on the old version")
+            verified, probe_recall = verify_green(client, new, args.n, args.min_recall)
             switch_at = time.monotonic()
             if verified:
-                client.alter_alias(GREEN, ALIAS)
+                switch_alias(client, GREEN)
             time.sleep(args.settle)
-
             heading("2. Roll back: the same operation, pointed back")
             rollback_at = time.monotonic()
-            client.alter_alias(BLUE, ALIAS)
+            switch_alias(client, BLUE)
             time.sleep(args.settle)
         log = load.log
 
-        failed = [err for _, _, err in log if err]
-        before = [v for t, v, err in log if t < switch_at and not err]
-        switch = served_after([e for e in log if e[0] < rollback_at], switch_at)
-        rollback = served_after(log, rollback_at)
-        table([
-            {"phase": "before switch", "queries": len(before), "versions served": sorted(set(before)), "ms until all new": "-"},
-            {"phase": "after switch to v2", "queries": switch["queries"], "versions served": switch["versions"],
-             "ms until all new": switch["last answer from the old version, ms after"]},
-            {"phase": "after rollback to v1", "queries": rollback["queries"], "versions served": rollback["versions"],
-             "ms until all new": rollback["last answer from the old version, ms after"]},
-        ])
-        final_versions = {v for t, v, err in log if t >= rollback_at + args.settle / 2 and not err}
-        after_switch_tail = {v for t, v, err in log if switch_at + args.settle / 2 <= t < rollback_at and not err}
-        print(f"{len(log)} queries in all, {len(failed)} failed ({args.threads} threads, Bounded consistency)")
+        timeline = summarise(log, switch_at, rollback_at, args.settle)
+        print(f"{len(log)} queries in all, {len(timeline['failed'])} failed ({args.threads} threads, Bounded consistency)")
         client.drop_alias(ALIAS)
         drop_if_exists(client, BLUE, GREEN)
 
     return {
-        "headline": f"{len(log)} queries during build/switch/rollback, {len(failed)} failed; "
-                    f"new version served after {switch['last answer from the old version, ms after']:.0f} ms",
+        "headline": f"{len(log)} queries during build/switch/rollback, {len(timeline['failed'])} failed; "
+                    f"new version served after {timeline['switch']['last answer from the old version, ms after']:.0f} ms",
         "engine": info.kind,
         "queries": len(log),
-        "failed": len(failed),
-        "errors": sorted(set(failed)),
+        "failed": len(timeline["failed"]),
+        "errors": sorted(set(timeline["failed"])),
         "verified": verified,
         "probe_recall": probe_recall,
-        "before_versions": sorted(set(before)),
-        "after_switch_versions_settled": sorted(after_switch_tail),
-        "after_rollback_versions_settled": sorted(final_versions),
-        "switch_ms": switch["last answer from the old version, ms after"],
+        "before_versions": sorted(set(timeline["before"])),
+        "after_switch_versions_settled": sorted(timeline["after_switch_tail"]),
+        "after_rollback_versions_settled": sorted(timeline["final"]),
+        "switch_ms": timeline["switch"]["last answer from the old version, ms after"],
         "skipped": [],
     }
 

@@ -25,13 +25,15 @@ import time
 from common import cli
 from common.data import exact_topk, make_dataset
 from common.report import heading, table
-from common.schemas import create_vector_collection, drop_if_exists, vector_index
+from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
+from pymilvus import DataType, MilvusClient
 
 PREFIX = "s5_l4_"
 COLLECTION = PREFIX + "docs"
 K = 10
+# docs:begin route
 ARMS = {"A": {"ef": 16}, "B": {"ef": 64}}
 Z_ALPHA, Z_POWER = 1.959964, 0.841621  # two-sided α = 0.05, power 0.8
 
@@ -39,6 +41,7 @@ Z_ALPHA, Z_POWER = 1.959964, 0.841621  # two-sided α = 0.05, power 0.8
 def arm_for(user: str) -> str:
     """Stable assignment: the same user id always hashes to the same arm."""
     return "A" if int(hashlib.sha256(user.encode()).hexdigest(), 16) % 2 == 0 else "B"
+# docs:end
 
 
 def required_per_arm(sd: float, mde: float) -> int:
@@ -77,8 +80,9 @@ def run_experiment(client, data, truth, requests: int, rng) -> dict:
         arm = arm_for(user)
         q = int(rng.integers(len(data.queries)))
         start = time.perf_counter()
-        hits = client.search(COLLECTION, [data.queries[q].tolist()], limit=K,
-                             search_params={"params": ARMS[arm]}, consistency_level="Bounded")[0]
+        hits = client.search(collection_name=COLLECTION, data=[data.queries[q].tolist()], limit=K,
+                             search_params={"params": ARMS[arm]},  # the arm decides the setting: ef 16 (A) or 64 (B)
+                             consistency_level="Bounded")[0]
         log[arm]["ms"].append((time.perf_counter() - start) * 1000)
         log[arm]["recall"].append(len({h["id"] for h in hits} & set(truth[q].tolist())) / K)
     return {arm: {k: np.asarray(v) for k, v in values.items()} for arm, values in log.items()}
@@ -91,6 +95,24 @@ def summarise(log: dict, mde: float, rng) -> dict:
     result = compare(a, b, rng)
     return {**result, "needed_per_arm": needed, "n_a": len(a), "n_b": len(b),
             "decision": decide(result, len(a), len(b), needed)}
+
+
+def create_collection(client, vectors: np.ndarray) -> None:
+    """One collection serves both arms: they differ only in the search parameters they send."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
+    drop_if_exists(client, COLLECTION)
+    client.create_collection(collection_name=COLLECTION, schema=schema, consistency_level="Bounded")
+    rows = vector_rows(vectors, id=range(len(vectors)))
+    for start in range(0, len(rows), 5000):
+        client.insert(collection_name=COLLECTION, data=rows[start : start + 5000])
+    client.flush(collection_name=COLLECTION)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
+                           params={"M": 16, "efConstruction": 128})
+    client.create_index(collection_name=COLLECTION, index_params=index_params)
+    client.load_collection(collection_name=COLLECTION)
 
 
 def main(argv=None) -> dict:
@@ -107,10 +129,7 @@ def main(argv=None) -> dict:
     truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
     rng = np.random.default_rng(args.seed)
     with cli.engine(args.uri) as (client, info):
-        drop_if_exists(client, COLLECTION)
-        create_vector_collection(client, COLLECTION, data.base)
-        client.create_index(COLLECTION, vector_index("embedding", "HNSW", "COSINE"))
-        client.load_collection(COLLECTION)
+        create_collection(client, data.base)
 
         heading("1. Routing: a stable hash of the user id")
         sample = [f"user-{i}" for i in range(10000)]

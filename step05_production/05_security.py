@@ -34,11 +34,11 @@ from common.connection import quiet_pymilvus, server_address
 from common.embedded_server import DEFAULT_BIN, EmbeddedServer
 from common.errors import CourseError
 from common.report import heading, table
-from common.schemas import create_vector_collection, vector_index
+from common.schemas import vector_rows
 
 import grpc
 import numpy as np
-from pymilvus import MilvusClient
+from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 COLLECTION = "s5_l5_docs"
@@ -119,6 +119,40 @@ def main(argv=None) -> dict:
     return {"engine": "server", **result}
 
 
+def create_collection(client, vectors: np.ndarray) -> None:
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
+    schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="L2",
+                           params={"M": 16, "efConstruction": 128})
+    client.create_collection(collection_name=COLLECTION, schema=schema, index_params=index_params,
+                             consistency_level="Strong")
+    client.insert(collection_name=COLLECTION, data=vector_rows(vectors, id=range(len(vectors))))
+    client.flush(collection_name=COLLECTION)
+
+
+# docs:begin rbac
+def reader_role(client, password: str) -> None:
+    """A user whose role may search and query one collection, and nothing else (run as root)."""
+    client.create_user(
+        user_name=USER,  # the application's own user, never root
+        password=password,  # from a secret store or the environment; never in the repo
+    )
+    client.create_role(
+        role_name=ROLE,  # a named set of privileges
+    )
+    for privilege in ("Search", "Query"):
+        client.grant_privilege(
+            role_name=ROLE,
+            object_type="Collection",  # privileges apply to an object type: Global, Collection, User
+            privilege=privilege,  # "Search", "Query", "Insert", ...
+            object_name=COLLECTION,  # one collection; "*" would mean every collection
+        )
+    client.grant_role(user_name=USER, role_name=ROLE)
+# docs:end
+
+
 def secure_walkthrough(port: int, pem: Path) -> dict:
     new_root = secrets.token_urlsafe(16)  # in a deployment: from a secret store or the environment, never the repo
     with quiet_pymilvus():
@@ -131,14 +165,9 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
 
     heading("2. Least privilege: a role that may only search and query one collection")
     vectors = np.random.default_rng(0).standard_normal((500, DIM)).astype(np.float32)
-    create_vector_collection(root, COLLECTION, vectors, vector_index("embedding", "HNSW", "L2"))
-    root.load_collection(COLLECTION)
+    create_collection(root, vectors)
     app_password = secrets.token_urlsafe(16)
-    root.create_user(USER, app_password)
-    root.create_role(ROLE)
-    for privilege in ("Search", "Query"):
-        root.grant_privilege(ROLE, "Collection", privilege, COLLECTION)
-    root.grant_role(USER, ROLE)
+    reader_role(root, app_password)
     granted = root.describe_role(ROLE)
     print(f"role {ROLE}: {sorted({p['privilege'] for p in granted.get('privileges', [])})} on {COLLECTION}; "
           f"user {USER} token {redact(f'{USER}:{app_password}')}")

@@ -71,9 +71,11 @@ def main(argv=None) -> dict:
         return {"headline": reason, "alerts": [a for a, _, _ in alerts], "skipped": [f"tools: {reason}"]}
 
     heading("2. promtool: config, rules, and rule unit tests")
+    # docs:begin promtool
     checks = {}
     checks["promtool check config prometheus.yml"] = run("promtool", "check", "config", "prometheus.yml")
     checks["promtool test rules alerts_test.yml"] = run("promtool", "test", "rules", "alerts_test.yml")
+    # docs:end
     with tempfile.TemporaryDirectory() as tmp:
         broken = Path(tmp) / "alerts.yml"
         broken.write_text((MONITORING / "alerts.yml").read_text().replace("up{job=\"milvus\"} == 0", "up{job=\"milvus\" == 0", 1))

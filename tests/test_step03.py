@@ -20,7 +20,7 @@ TEXT = "step03_use_cases/01_text_search.py"
 IMAGE = "step03_use_cases/02_image_search.py"
 RECOMMEND = "step03_use_cases/03_recommendation.py"
 BENCH = "step03_use_cases/04_benchmark.py"
-LESSON_BUDGET_S = 90  # the limit per lesson on Milvus Lite at default size
+LESSON_BUDGET_S = 90  # seconds a lesson may take on Milvus Lite at default size
 
 # The keyword baseline each engine runs, and what the text lesson must skip there.
 KEYWORD = {("lite", "*"): "keyword (Milvus BM25)", ("server", "2.3"): "keyword (NumPy BM25)",
