@@ -3,6 +3,7 @@
 #   make run LESSONS=1    one step;  make run LESSONS="1.3 2.1"  single lessons
 #   make test             unit tests + every lesson on Milvus Lite, then on the embedded Milvus server
 #   make server           the embedded Milvus server in the foreground (http://127.0.0.1:19530)
+#   make docs             refresh the lesson code shown in docs/ from the lessons
 
 PYTHON ?= python3
 # Models load from installed packages only; nothing is downloaded at run time (set 0 to allow it).
@@ -12,10 +13,10 @@ PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server
 LESSONS ?=
 
-.PHONY: help venv server-venv run list test test-lite test-server test-unit server lint clean
+.PHONY: help venv server-venv run list docs test test-lite test-server test-unit server lint clean
 
 help:
-	@sed -n '1,6p' Makefile
+	@sed -n '1,7p' Makefile
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required")'
@@ -39,6 +40,10 @@ run: venv
 
 list: venv
 	$(PY) -m common.curriculum list
+
+# Copy the code regions the lessons mark (# docs:begin NAME ... # docs:end) into docs/ again.
+docs: venv
+	$(PY) -m common.docs_code
 
 # The Lite pass uses a throwaway database file; the server pass starts the
 # embedded server on a temporary data directory and always stops it.

@@ -140,18 +140,25 @@ def rule_demos(client, hnsw_collection: str, dim: int, ivf_build: dict) -> list[
 
 
 def plot(curves: dict, target: float, label: str) -> str:
-    """Left: recall against the knob. Right: amortised cost per query against the knob."""
-    fig, (left, right) = new_figure(11, 4.5, ncols=2)
+    """Recall against the knob, cost against the knob, and recall against cost (the trade-off itself)."""
+    fig, (by_knob, cost, tradeoff) = new_figure(15, 4.5, ncols=3)
     for index_type, (knob, rows) in curves.items():
-        values = [r[knob] for r in rows]
-        left.plot(values, [r["tuning recall"] for r in rows], marker="o", label=f"{index_type} ({knob})")
-        right.plot(values, [r["batched ms/query"] for r in rows], marker="o", label=f"{index_type} ({knob})")
-    left.axhline(target, color="gray", linestyle="--", label=f"target {target}")
-    left.set_ylabel("recall@10 (tuning queries)")
-    right.set_ylabel("ms per query, amortised over batches of 200")
-    for ax in (left, right):
+        values, recall = [r[knob] for r in rows], [r["tuning recall"] for r in rows]
+        ms = [r["batched ms/query"] for r in rows]
+        by_knob.plot(values, recall, marker="o", label=f"{index_type} ({knob})")
+        cost.plot(values, ms, marker="o", label=f"{index_type} ({knob})")
+        tradeoff.plot(ms, recall, marker="o", label=f"{index_type} ({knob})")
+        for value, x, y in zip(values, ms, recall):
+            tradeoff.annotate(str(value), (x, y), fontsize=7, xytext=(3, -8), textcoords="offset points")
+    for ax in (by_knob, tradeoff):
+        ax.axhline(target, color="gray", linestyle="--", label=f"target {target}")
+        ax.set_ylabel("recall@10 (tuning queries)")
+    cost.set_ylabel("ms per query, amortised over batches of 200")
+    tradeoff.set_xlabel("ms per query, amortised over batches of 200")
+    for ax in (by_knob, cost):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("nprobe / ef")
+    for ax in (by_knob, cost, tradeoff):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"Recall and cost both grow with nprobe / ef ({label})")

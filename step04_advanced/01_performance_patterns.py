@@ -101,16 +101,30 @@ def client_reuse(uri: str, token: str, queries: np.ndarray) -> dict:
     return {"reuse_p50_ms": reused.p50_ms, "reconnect_p50_ms": fresh.p50_ms, "reuse_speedup": fresh.p50_ms / reused.p50_ms}
 
 
-def create(client, name: str, dim: int, index_type: str) -> None:
-    """An id + embedding collection with one index (FLAT for the insert sweep, HNSW to search)."""
+def create(client, name: str, dim: int, with_index: bool) -> None:
+    """An id + embedding collection; with_index=False leaves it unindexed (and unloaded) until create_index."""
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type=index_type, metric_type="COSINE",
-                           params={"M": 16, "efConstruction": 128} if index_type == "HNSW" else {})
+    index_params.add_index(field_name="embedding", index_type="FLAT", metric_type="COSINE")
     drop_if_exists(client, name)
-    client.create_collection(collection_name=name, schema=schema, index_params=index_params, consistency_level="Strong")
+    client.create_collection(collection_name=name, schema=schema, consistency_level="Strong",
+                             index_params=index_params if with_index else None)
+
+
+def fill_then_index(client, vectors: np.ndarray) -> None:
+    """Insert and flush everything first, then build the HNSW index once over sealed segments, then load."""
+    create(client, SEARCH, vectors.shape[1], with_index=False)
+    for start in range(0, len(vectors), 5000):
+        client.insert(collection_name=SEARCH, data=vector_rows(vectors[start : start + 5000],
+                                                               id=range(start, min(start + 5000, len(vectors)))))
+    client.flush(collection_name=SEARCH)
+    index_params = MilvusClient.prepare_index_params()
+    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
+                           params={"M": 16, "efConstruction": 128})
+    client.create_index(collection_name=SEARCH, index_params=index_params)
+    client.load_collection(collection_name=SEARCH)
 
 
 # docs:begin batch
@@ -127,7 +141,7 @@ def batch_sweep(client, vectors: np.ndarray, sizes: list[int], row_by_row_rows: 
     rows = []
     for size in sizes:
         total = row_by_row_rows if size == 1 else min(len(vectors), max(size, 10_000))
-        create(client, INSERTS, vectors.shape[1], "FLAT")
+        create(client, INSERTS, vectors.shape[1], with_index=True)
         seconds = insert_in_batches(client, vector_rows(vectors[:total], id=range(total)), size)
         rows.append({"rows per call": size, "rows": total, "calls": -(-total // size), "seconds": seconds,
                      "rows/s": total / seconds})
@@ -177,11 +191,7 @@ def main(argv=None) -> dict:
     uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri
     with cli.engine(args.uri) as (client, info):
         drop_if_exists(client, SEARCH, INSERTS)
-        create(client, SEARCH, args.dim, "HNSW")
-        for start in range(0, args.n, 5000):
-            client.insert(collection_name=SEARCH, data=vector_rows(data.base[start : start + 5000],
-                                                                   id=range(start, min(start + 5000, args.n))))
-        client.flush(collection_name=SEARCH)
+        fill_then_index(client, data.base)
         for q in data.queries[:20].tolist():  # warm up: the first searches also load index files
             client.search(SEARCH, [q], limit=K, consistency_level="Bounded")
 
