@@ -4,6 +4,7 @@
 #   make test             unit tests + every lesson on Milvus Lite, then on the embedded Milvus server
 #   make server           the embedded Milvus server in the foreground (http://127.0.0.1:19530)
 #   make docs             refresh the lesson code shown in docs/ from the lessons
+#   make reset-db         remove the course's Milvus Lite database (.milvus/course.db) after saying what it holds
 
 PYTHON ?= python3
 # Models load from installed packages only; nothing is downloaded at run time (set 0 to allow it).
@@ -13,10 +14,10 @@ PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server
 LESSONS ?=
 
-.PHONY: help venv server-venv run list docs test test-lite test-server test-unit server lint clean
+.PHONY: help venv server-venv run list reset-db docs test test-lite test-server test-unit server lint clean
 
 help:
-	@sed -n '1,7p' Makefile
+	@sed -n '1,8p' Makefile
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required")'
@@ -40,6 +41,10 @@ run: venv
 
 list: venv
 	$(PY) -m common.curriculum list
+
+# Remove the Milvus Lite database the lessons use (after saying what it holds); lessons recreate it.
+reset-db: venv
+	$(PY) -m common.curriculum reset-db
 
 # Copy the code regions the lessons mark (# docs:begin NAME ... # docs:end) into docs/ again.
 docs: venv

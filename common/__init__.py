@@ -13,9 +13,9 @@ Everything a lesson needs more than once lives here, once:
 - ``curriculum``  the runner behind ``make run``
 """
 
-from common.config import shield_lite_uri
+from common.config import shield_milvus_uri
 from common.errors import CourseError
 
-shield_lite_uri()  # must run before anything imports pymilvus
+shield_milvus_uri()  # must run before anything imports pymilvus
 
 __all__ = ["CourseError"]

@@ -16,13 +16,62 @@ from common.errors import CourseError, interrupt_on_signal
 from pymilvus import MilvusClient
 
 
+class Bounded:
+    """An argparse ``type`` for a number within [low, high]: ``type=cli.count(1, 10_000)``.
+
+    A value outside the range, or not a number, is refused by the parser before the lesson
+    does anything, with one line that names the option and the range (``LessonParser.error``).
+    """
+
+    def __init__(self, kind: type, low: float, high: float):
+        self.kind, self.low, self.high = kind, low, high
+        self.__name__ = kind.__name__  # argparse names the type in its messages
+
+    def __call__(self, text: str):
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {self.describe()}") from None
+        if not self.low <= value <= self.high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {self.describe()}")
+        return value
+
+    def describe(self) -> str:
+        what = "an integer" if self.kind is int else "a number"
+        return f"{what} from {self.low:,} to {self.high:,}" if self.kind is int else f"{what} from {self.low:g} to {self.high:g}"
+
+
+def count(low: int = 1, high: int = 1_000_000) -> Bounded:
+    """An integer option within [low, high] (rows, queries, threads, ...)."""
+    return Bounded(int, low, high)
+
+
+def real(low: float, high: float) -> Bounded:
+    """A float option within [low, high] (seconds, rates, shares, ...)."""
+    return Bounded(float, low, high)
+
+
+# Ranges shared by many lessons: big enough for real experiments, small enough to fail fast.
+ROWS = count(1, 2_000_000)  # 2M × 384-d float32 ≈ 3 GiB: the most this course's machines hold comfortably
+DIM = count(4, 32_768)  # Milvus' own limit on a vector field's dim is 32,768
+SEED = count(0, 2**32 - 1)  # NumPy seeds are non-negative
+
+
+class LessonParser(argparse.ArgumentParser):
+    """argparse, but a bad option value is one line on stderr and exit 2 (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def lesson_parser(doc: str | None, several_uris: bool = False) -> argparse.ArgumentParser:
     """An argument parser whose help is the lesson's docstring, with ``--uri``.
 
     With ``several_uris`` the flag may be repeated and ``args.uri`` is a list
-    (or None when not given).
+    (or None when not given). Numeric options use ``count``/``real`` so that
+    out-of-range values are refused before any work starts.
     """
-    parser = argparse.ArgumentParser(
+    parser = LessonParser(
         description=(doc or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(

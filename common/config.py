@@ -5,24 +5,34 @@ A variable set in the environment wins over the same key in ``.env``
 always does what it says. Every key is documented in ``.env.example``.
 
 One wrinkle: pymilvus reads ``MILVUS_URI`` (from the environment and from a
-``.env`` it finds) when it is *imported*, and refuses a file path, which is
-exactly what a Milvus Lite URI is. ``shield_lite_uri`` runs before pymilvus
-is imported (``common/__init__.py``) and moves a Lite path to
-``COURSE_LITE_URI``, where pymilvus does not look; ``load_settings`` reads it
-back. Server URIs are left alone.
+``.env`` it finds) when it is *imported*, and raises "Illegal uri" for a file
+path (which is exactly what a Milvus Lite URI is) or any malformed value, before
+a lesson can say anything useful. ``shield_milvus_uri`` runs before pymilvus is
+imported (``common/__init__.py``) and moves the value to ``COURSE_MILVUS_URI``,
+where pymilvus does not look; ``load_settings`` reads it back and
+``resolve_uri`` checks it, so a bad value gets one clear message.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+
+from common.errors import BadInput, CourseError
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LITE_DB = REPO_ROOT / ".milvus" / "course.db"
-LITE_KEY = "COURSE_LITE_URI"  # where shield_lite_uri keeps a Lite path away from pymilvus
+SHIELD_KEY = "COURSE_MILVUS_URI"  # where shield_milvus_uri keeps MILVUS_URI away from pymilvus
+SERVER_SCHEMES = ("http", "https", "tcp", "grpc")
+URI_FIX = ("leave MILVUS_URI unset for Milvus Lite (.milvus/course.db), or set it to a file path ending in .db "
+           "(Milvus Lite) or to a server URI such as http://127.0.0.1:19530")
 
 
 @dataclass(frozen=True)
@@ -46,10 +56,29 @@ def is_lite_uri(uri: str) -> bool:
     return "://" not in uri
 
 
+def check_uri(uri: str) -> None:
+    """Raise ``BadInput`` for a URI neither Milvus Lite nor a server client accepts."""
+    if is_lite_uri(uri):
+        if not uri.endswith(".db"):
+            raise BadInput(f"MILVUS_URI={uri!r} is not a server URI and not a Milvus Lite file (which ends in .db)", URI_FIX)
+        return
+    try:
+        parsed = urlparse(uri)
+        port = parsed.port  # raises for a port that is not a number or out of range
+    except ValueError as exc:
+        raise BadInput(f"MILVUS_URI={uri!r} cannot be parsed: {exc}", URI_FIX) from None
+    if parsed.scheme not in SERVER_SCHEMES:
+        raise BadInput(f"MILVUS_URI={uri!r}: scheme {parsed.scheme!r} is not one of {', '.join(SERVER_SCHEMES)}", URI_FIX)
+    if not parsed.hostname:
+        raise BadInput(f"MILVUS_URI={uri!r} has no host", URI_FIX)
+    del port
+
+
 def resolve_uri(uri: str) -> str:
-    """Make a relative Lite path absolute from the repo root, not the cwd."""
+    """Check ``uri``; make a relative Lite path absolute from the repo root, not the cwd."""
     if not uri:
         return str(DEFAULT_LITE_DB)
+    check_uri(uri)
     if is_lite_uri(uri):
         path = Path(uri).expanduser()
         if not path.is_absolute():
@@ -61,22 +90,26 @@ def resolve_uri(uri: str) -> str:
 def load_settings(env_file: Path | None = None) -> Settings:
     """Read settings fresh each call, so tests and lessons can change them."""
     env_file = env_file or REPO_ROOT / ".env"
-    file_values = dotenv_values(env_file) if env_file.exists() else {}
+    problems = env_file_problems(env_file)
+    if problems:
+        raise CourseError(f"{env_file}: {problems[0]}",
+                          "write each setting as KEY=value on its own line (close every quote), or delete the line")
+    file_values = read_env_file(env_file)
 
     def get(key: str, default: str = "") -> str:
-        value = os.environ.get(key) or (os.environ.get(LITE_KEY) if key == "MILVUS_URI" else None)
+        value = os.environ.get(key) or (os.environ.get(SHIELD_KEY) if key == "MILVUS_URI" else None)
         return value or file_values.get(key) or default
 
     timeout_text = get("MILVUS_CONNECT_TIMEOUT", "5")
     try:
         timeout = float(timeout_text)
     except ValueError:
-        from common.errors import CourseError
-
+        timeout = float("nan")
+    if not 0 < timeout <= 600:  # also false for NaN
         raise CourseError(
-            f"MILVUS_CONNECT_TIMEOUT={timeout_text!r} is not a number of seconds",
+            f"MILVUS_CONNECT_TIMEOUT={timeout_text!r} is not a number of seconds between 0 and 600",
             "set it to e.g. 5 in .env or the environment",
-        ) from None
+        )
 
     return Settings(
         milvus_uri=resolve_uri(get("MILVUS_URI")),
@@ -102,22 +135,39 @@ def redact(secret: str) -> str:
 
 def setting_source(key: str, env_file: Path | None = None) -> str:
     """Where a setting comes from: 'environment', '.env' or 'default'."""
-    if os.environ.get(key) or (key == "MILVUS_URI" and os.environ.get(LITE_KEY)):
+    if os.environ.get(key) or (key == "MILVUS_URI" and os.environ.get(SHIELD_KEY)):
         return "environment"
-    env_file = env_file or REPO_ROOT / ".env"
-    if env_file.exists() and dotenv_values(env_file).get(key):
+    if read_env_file(env_file or REPO_ROOT / ".env").get(key):
         return ".env"
     return "default"
 
 
-def shield_lite_uri(env_file: Path | None = None) -> None:
-    """Hide a Milvus Lite path in MILVUS_URI from pymilvus' import-time check (see module doc)."""
-    env_file = env_file or REPO_ROOT / ".env"
+def env_file_problems(env_file: Path) -> list[str]:
+    """Lines of ``env_file`` that python-dotenv cannot parse (it would skip them with a warning)."""
+    if not env_file.is_file():
+        return []
+    text = env_file.read_text(errors="replace")
+    return [f"line {binding.original.line} cannot be read: {binding.original.string.strip()[:60]!r}"
+            for binding in parse_stream(io.StringIO(text)) if binding.error]
+
+
+def read_env_file(env_file: Path) -> dict[str, str]:
+    """The settings in ``env_file`` (empty when it is missing); unreadable lines are left out silently."""
+    if not env_file.is_file():
+        return {}
+    logger = logging.getLogger("dotenv.main")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)  # env_file_problems reports bad lines once, clearly
+    try:
+        return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    finally:
+        logger.setLevel(previous)
+
+
+def shield_milvus_uri() -> None:
+    """Hide MILVUS_URI from pymilvus' import-time parser (see module doc); ``load_settings`` reads it back."""
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # pymilvus' own load_dotenv() would warn per bad line
     uri = os.environ.get("MILVUS_URI")
-    from_file = uri is None
-    if from_file and env_file.exists():
-        uri = dotenv_values(env_file).get("MILVUS_URI")
-    if uri and is_lite_uri(uri):
-        if not from_file:
-            os.environ[LITE_KEY] = uri
-        os.environ["MILVUS_URI"] = ""  # pymilvus' load_dotenv() does not override a set variable
+    if uri:  # set in the environment: it wins over .env, so keep it
+        os.environ[SHIELD_KEY] = uri
+    os.environ["MILVUS_URI"] = ""  # pymilvus' load_dotenv() does not override a set variable

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from common.config import is_lite_uri, load_settings, resolve_uri
-from common.errors import EngineUnavailable
+from common.config import DEFAULT_LITE_DB, is_lite_uri, load_settings, resolve_uri
+from common.errors import CourseError, EngineUnavailable
 
 from pymilvus import MilvusClient
 
@@ -30,28 +33,37 @@ HOW_TO_START = (
 )
 
 
+RESET_DB = "`make reset-db` (removes the course database .milvus/course.db; lessons recreate what they need)"
+
+
+class DamagedDatabase(CourseError):
+    """A Milvus Lite database whose files cannot be read."""
+
+
 @contextlib.contextmanager
 def quiet_pymilvus():
-    """Silence pymilvus' own error logging while we handle the error ourselves."""
-    logger = logging.getLogger("pymilvus")
-    previous = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
+    """Silence pymilvus' (and Milvus Lite's) own error logging while we handle the error ourselves."""
+    loggers = [logging.getLogger(name) for name in ("pymilvus", "milvus_lite")]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
-        logger.setLevel(previous)
+        for logger, level in zip(loggers, previous):
+            logger.setLevel(level)
 
 
 def server_address(uri: str) -> tuple[str, int]:
     """Host and port of a server URI (``http://host:19530`` → ``("host", 19530)``)."""
-    parsed = urlparse(uri)
+    try:
+        parsed = urlparse(uri)
+        port = parsed.port
+    except ValueError as exc:  # port out of range or not a number, a broken IPv6 literal
+        raise EngineUnavailable(f"MILVUS_URI={uri!r}: {exc}", HOW_TO_START) from None
     if not parsed.hostname:
         raise EngineUnavailable(f"MILVUS_URI={uri!r} has no host", HOW_TO_START)
-    default_port = 443 if parsed.scheme == "https" else 19530
-    try:
-        return parsed.hostname, parsed.port or default_port
-    except ValueError as exc:  # port out of range or not a number
-        raise EngineUnavailable(f"MILVUS_URI={uri!r}: {exc}", HOW_TO_START) from None
+    return parsed.hostname, port or (443 if parsed.scheme == "https" else 19530)
 
 
 def check_port(uri: str, timeout: float) -> None:
@@ -67,6 +79,8 @@ def check_port(uri: str, timeout: float) -> None:
     raise EngineUnavailable(f"cannot reach Milvus at {uri} ({reason})", HOW_TO_START)
 
 
+LOCKED_FIX = ("Milvus Lite allows one process per database file: wait for the other lesson to finish, "
+              "or set MILVUS_URI to another .db path (or to a server)")
 _LITE_OPENED_HERE: set[str] = set()  # Lite files this process has opened (it keeps their lock)
 
 
@@ -84,13 +98,40 @@ def check_lite_lock(path: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)
     except OSError:
-        raise EngineUnavailable(
-            f"another process is using the Milvus Lite database {path}",
-            "Milvus Lite allows one process per database file: wait for the other lesson to finish, "
-            "or set MILVUS_URI to another .db path (or to a server)",
-        ) from None
+        raise EngineUnavailable(f"another process is using the Milvus Lite database {path}", LOCKED_FIX) from None
     finally:
         os.close(fd)
+
+
+def lite_fix(path: str) -> str:
+    if path == str(DEFAULT_LITE_DB):
+        return "set MILVUS_URI to a .db path in a folder you can write, or fix the folder's permissions"
+    return "set MILVUS_URI to a .db path in a folder you can write (or unset it to use .milvus/course.db)"
+
+
+def check_lite_path(path: str) -> None:
+    """Fail clearly when a Milvus Lite database cannot live at ``path`` (the reason named, no traceback).
+
+    Milvus Lite keeps a database in a folder; creating its parent and writing a probe file there
+    surfaces the operating system's real reason (a read-only place, /proc, a file in the way)
+    instead of Lite's generic "Open local milvus failed".
+    """
+    db = Path(path)
+    blocking = next((p for p in [db, *db.parents] if p.exists()), None)
+    if blocking is not None and blocking != db and not blocking.is_dir():
+        raise EngineUnavailable(f"cannot create the Milvus Lite database {path}: {blocking} is a file, not a folder",
+                                lite_fix(path))
+    if db.exists() and not db.is_dir():
+        raise EngineUnavailable(f"{path} exists but is not a Milvus Lite database (a folder): it is a file",
+                                f"move the file away, or {lite_fix(path)}")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        probe = db.parent / f".{db.name}.write-check-{os.getpid()}"  # beside the database, never inside it
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise EngineUnavailable(f"cannot write the Milvus Lite database {path}: {exc.strerror or exc}",
+                                lite_fix(path)) from None
 
 
 def precheck(uri: str | None = None, timeout: float | None = None) -> str:
@@ -103,7 +144,7 @@ def precheck(uri: str | None = None, timeout: float | None = None) -> str:
     settings = load_settings()
     uri = resolve_uri(uri) if uri else settings.milvus_uri
     if is_lite_uri(uri):
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        check_lite_path(uri)
         check_lite_lock(uri)
     else:
         check_port(uri, settings.connect_timeout if timeout is None else timeout)
@@ -116,10 +157,34 @@ def connect(uri: str | None = None, token: str | None = None, timeout: float | N
     The caller owns the client: use it as a context manager or call ``close()``.
     """
     settings = load_settings()
-    uri = precheck(uri, timeout)
-    token = settings.milvus_token if token is None else token
-    timeout = settings.connect_timeout if timeout is None else timeout
+    uri = resolve_uri(uri) if uri else settings.milvus_uri
+    with opening(uri):
+        uri = precheck(uri, timeout)
+        return open_client(uri, settings.milvus_token if token is None else token,
+                           settings.connect_timeout if timeout is None else timeout)
 
+
+@contextlib.contextmanager
+def opening(uri: str) -> Iterator[None]:
+    """Serialise opening one Milvus Lite file across processes (a no-op for servers).
+
+    Two lessons started at the same moment would both find Lite's LOCK free and race; the loser
+    gets Lite's generic "Open local milvus failed". Holding this lock while checking and opening
+    makes the loser wait a moment, then see the LOCK held and say so clearly.
+    """
+    if not is_lite_uri(uri):
+        yield
+        return
+    name = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"milvus-course-open-{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # held for the second or so that opening takes
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_client(uri: str, token: str, timeout: float) -> MilvusClient:
     client = None
     with quiet_pymilvus():
         try:
@@ -127,14 +192,39 @@ def connect(uri: str | None = None, token: str | None = None, timeout: float | N
             client.get_server_version(timeout=timeout)
             if is_lite_uri(uri):
                 _LITE_OPENED_HERE.add(uri)
+                client.list_collections()  # Lite reads every collection's files here: a damaged one shows now
             return client
         except Exception as exc:  # noqa: BLE001 - every cause becomes one clear message
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close()
-            raise EngineUnavailable(
-                f"Milvus at {uri} did not answer: {short_reason(exc)}", fix_for(exc)
-            ) from None
+            _LITE_OPENED_HERE.discard(uri)
+            raise failure(uri, exc) from None
+
+
+def failure(uri: str, exc: Exception) -> CourseError:
+    """The one message for a failed connect: what failed, why, and the fix that fits the cause."""
+    reason = short_reason(exc)
+    if not is_lite_uri(uri):
+        return EngineUnavailable(f"Milvus at {uri} did not answer: {reason}", fix_for(exc))
+    if type(exc).__name__ == "DataDirLockedError" or "lock" in reason.lower():
+        return EngineUnavailable(f"another process is using the Milvus Lite database {uri}", LOCKED_FIX)
+    damaged = damaged_collection(uri, reason)
+    if damaged:
+        return DamagedDatabase(
+            f"the Milvus Lite database {uri} is damaged: collection '{damaged.name}' cannot be read ({reason[:160]})",
+            f"delete that collection's folder (its rows are lost; the lesson that made it recreates it): "
+            f"rm -r '{damaged}'  — or start over with {RESET_DB}")
+    return EngineUnavailable(f"Milvus Lite could not open {uri}: {reason}", f"{RESET_DB}, or {lite_fix(uri)}")
+
+
+def damaged_collection(uri: str, reason: str) -> Path | None:
+    """The collection folder a Lite error message points into, if any."""
+    collections = Path(uri) / "collections"
+    for folder in sorted(collections.glob("*")) if collections.is_dir() else []:
+        if str(folder) + "/" in reason or f"'{folder.name}'" in reason:
+            return folder
+    return None
 
 
 def short_reason(exc: Exception) -> str:

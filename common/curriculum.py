@@ -5,6 +5,7 @@
     python -m common.curriculum run 1               # step 1 only
     python -m common.curriculum run 1.3 2.1         # single lessons (step.lesson)
     python -m common.curriculum run step01_basics/03_schema_and_collections.py
+    python -m common.curriculum reset-db            # remove the Milvus Lite database (make reset-db)
 
 Each lesson runs in its own process, so one lesson's failure (or crash)
 cannot poison the next. The summary table shows status, seconds and each
@@ -18,6 +19,8 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,8 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config import REPO_ROOT
-from common.errors import CourseError
+from common.config import REPO_ROOT, is_lite_uri, load_settings
+from common.connection import check_lite_lock
+from common.errors import CourseError, interrupt_on_signal
 from common.report import fmt, heading, new_figure, save_figure, save_json, table
 
 
@@ -88,14 +92,41 @@ def load_module(path: Path):
 
 
 def run_child(path: Path, result_file: Path, argv: list[str]) -> int:
-    """In the child process: run one lesson's main() and write its result as JSON."""
+    """In the child process: run one lesson's main() and write its result as JSON.
+
+    The runner stops a child with SIGTERM (on Ctrl-C); it becomes KeyboardInterrupt here, so the
+    lesson's ``finally`` blocks run, and the child exits 130 quietly: the runner says "interrupted".
+    """
+    signal.signal(signal.SIGTERM, interrupt_on_signal)
     try:
         result = load_module(path).main(argv)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     result_file.write_text(json.dumps(result, default=str))
     return 0
+
+
+def ignore_sigint() -> None:
+    """In a lesson child: Ctrl-C goes to the runner, which stops the child with SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_one(command: list[str]) -> int:
+    """Run a lesson child; on Ctrl-C stop it (SIGTERM, then SIGKILL) and re-raise KeyboardInterrupt."""
+    child = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=ignore_sigint)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
 
 
 def run_lessons(lessons: list[Lesson], extra_argv: list[str]) -> list[dict]:
@@ -106,7 +137,7 @@ def run_lessons(lessons: list[Lesson], extra_argv: list[str]) -> list[dict]:
             result_file = Path(tmp) / "result.json"
             command = [sys.executable, "-m", "common.curriculum", "_child", str(lesson.path), str(result_file), *extra_argv]
             start = time.perf_counter()
-            code = subprocess.call(command, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            code = run_one(command)
             seconds = time.perf_counter() - start
             result = json.loads(result_file.read_text()) if code == 0 and result_file.exists() else {}
         skipped = result.get("skipped", [])
@@ -151,22 +182,48 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="list the lessons")
+    sub.add_parser("reset-db", help="remove the Milvus Lite database the lessons use (after saying what it holds)")
     run_parser = sub.add_parser("run", help="run lessons (all by default)")
     run_parser.add_argument("selectors", nargs="*", help='step ("1"), lesson ("1.3") or file name')
     run_parser.add_argument("--uri", help="Milvus URI for every lesson (default: MILVUS_URI / Milvus Lite)")
     args = parser.parse_args(argv)
 
     try:
+        if args.action == "reset-db":
+            return reset_db()
         lessons = select(discover(), getattr(args, "selectors", []))
+        if args.action == "list":
+            table([{"id": lesson.id, "lesson": lesson.name, "what it shows": lesson.summary} for lesson in lessons])
+            return 0
+        rows = run_lessons(lessons, ["--uri", args.uri] if args.uri else [])
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.action == "list":
-        table([{"id": lesson.id, "lesson": lesson.name, "what it shows": lesson.summary} for lesson in lessons])
-        return 0
-    rows = run_lessons(lessons, ["--uri", args.uri] if args.uri else [])
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     summarise(rows)
     return 1 if any(r["status"].startswith("FAILED") for r in rows) else 0
+
+
+def reset_db() -> int:
+    """Remove the Milvus Lite database MILVUS_URI names (default .milvus/course.db), saying what it held."""
+    settings = load_settings()
+    uri = settings.milvus_uri
+    if not is_lite_uri(uri):
+        raise CourseError(f"MILVUS_URI is a server ({uri}): reset-db only removes a Milvus Lite database",
+                          "drop collections on a server with client.drop_collection(...)")
+    db = Path(uri)
+    if not db.exists():
+        print(f"nothing to remove: {db} does not exist")
+        return 0
+    check_lite_lock(uri)  # never pull a database from under a running lesson
+    collections = sorted(p.name for p in (db / "collections").glob("*")) if (db / "collections").is_dir() else []
+    size = sum(f.stat().st_size for f in db.rglob("*") if f.is_file())
+    print(f"removing the Milvus Lite database {db} ({size / 2**20:.1f} MiB; collections: {', '.join(collections) or 'none'})")
+    shutil.rmtree(db)
+    print("removed; the next lesson creates a fresh database")
+    return 0
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def check_docker() -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--pings", type=int, default=50, help="round trips to time (default 50)")
+    parser.add_argument("--pings", type=cli.count(1, 100_000), default=50, help="round trips to time (default 50)")
     args = parser.parse_args(argv)
 
     heading("Python and packages")

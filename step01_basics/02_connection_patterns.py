@@ -175,8 +175,8 @@ def import_time_note() -> None:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--requests", type=int, default=30, help="requests per pattern (default 30)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="connect timeout for the failure demo, s (default 2)")
+    parser.add_argument("--requests", type=cli.count(1, 1_000_000), default=30, help="requests per pattern (default 30)")
+    parser.add_argument("--timeout", type=cli.real(0.1, 300), default=2.0, help="connect timeout for the failure demo, s (default 2)")
     args = parser.parse_args(argv)
 
     heading("1. Configuration: .env, then environment, then default")

@@ -240,7 +240,7 @@ def insert_and_read(client, dim: int) -> tuple[int, list[dict]]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--dim", type=int, default=384, help="vector dimension (default 384, all-MiniLM-L6-v2)")
+    parser.add_argument("--dim", type=cli.count(8, 32_768), default=384, help="vector dimension (default 384, all-MiniLM-L6-v2)")
     args = parser.parse_args(argv)
 
     with cli.engine(args.uri) as (client, info):

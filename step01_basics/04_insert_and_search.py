@@ -257,11 +257,11 @@ def crud_section(client, rows: list[dict], data, n: int) -> list[dict]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=5000, help="rows to insert (default 5000)")
-    parser.add_argument("--dim", type=int, default=384, help="vector dimension (default 384)")
-    parser.add_argument("--queries", type=int, default=100, help="queries for recall and latency (default 100)")
-    parser.add_argument("--batch", type=int, default=1000, help="rows per insert call (default 1000)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--n", type=cli.count(100, 2_000_000), default=5000, help="rows to insert (default 5000)")
+    parser.add_argument("--dim", type=cli.DIM, default=384, help="vector dimension (default 384)")
+    parser.add_argument("--queries", type=cli.count(2, 100_000), default=100, help="queries for recall and latency (default 100)")
+    parser.add_argument("--batch", type=cli.count(1, 100_000), default=1000, help="rows per insert call (default 1000)")
+    parser.add_argument("--seed", type=cli.SEED, default=7)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=0.6, seed=args.seed)

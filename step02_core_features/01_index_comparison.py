@@ -158,15 +158,15 @@ def plot(rows: list[dict], label: str, lite: bool) -> str:
 
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=20000, help="vectors (default 20000)")
-    parser.add_argument("--dim", type=int, default=128, help="dimension (default 128)")
-    parser.add_argument("--queries", type=int, default=200, help="queries for recall (default 200)")
-    parser.add_argument("--latency-queries", type=int, default=100, help="serial queries for latency (default 100)")
-    parser.add_argument("--clusters", type=int, default=100, help="data clusters (default 100)")
-    parser.add_argument("--spread", type=float, default=2.0, help="cluster spread; larger = harder (default 2.0)")
+    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000, help="vectors (default 20000)")
+    parser.add_argument("--dim", type=cli.DIM, default=128, help="dimension (default 128)")
+    parser.add_argument("--queries", type=cli.count(2, 100_000), default=200, help="queries for recall (default 200)")
+    parser.add_argument("--latency-queries", type=cli.count(1, 100_000), default=100, help="serial queries for latency (default 100)")
+    parser.add_argument("--clusters", type=cli.count(1, 100_000), default=100, help="data clusters (default 100)")
+    parser.add_argument("--spread", type=cli.real(0.01, 100), default=2.0, help="cluster spread; larger = harder (default 2.0)")
     parser.add_argument("--indexes", nargs="*", default=list(CANDIDATES), help=f"index types (default: {' '.join(CANDIDATES)})")
-    parser.add_argument("--build-timeout", type=float, default=180, help="seconds to wait for one index build (default 180)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--build-timeout", type=cli.real(1, 3600), default=180, help="seconds to wait for one index build (default 180)")
+    parser.add_argument("--seed", type=cli.SEED, default=0)
     return parser.parse_args(argv)
 
 

@@ -184,11 +184,11 @@ def many_partitions(client, data, many: int, queries) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=12000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--many", type=int, default=128, help="partitions for the 'too many' demo (default 128)")
-    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--n", type=cli.count(1200, 2_000_000), default=12000)
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--queries", type=cli.count(2, 100_000), default=50)
+    parser.add_argument("--many", type=cli.count(2, 1024), default=128, help="partitions for the 'too many' demo (default 128)")
+    parser.add_argument("--seed", type=cli.SEED, default=2)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=50, spread=1.0, seed=args.seed)

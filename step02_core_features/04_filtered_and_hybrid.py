@@ -331,11 +331,11 @@ def multi_vector_sections(client, info, data, rng) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=20000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--ef", type=int, default=128, help="HNSW ef for filtered search (default 128)")
-    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000)
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--queries", type=cli.count(20, 100_000), default=100)
+    parser.add_argument("--ef", type=cli.count(10, 32_768), default=128, help="HNSW ef for filtered search (default 128)")
+    parser.add_argument("--seed", type=cli.SEED, default=3)
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)

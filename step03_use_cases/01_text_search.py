@@ -37,6 +37,7 @@ from pathlib import Path
 from common import cli
 from common.connection import precheck
 from common.embeddings import EmbeddingCache, load_model
+from common.errors import BadInput
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
 from common.schemas import drop_if_exists, vector_rows
@@ -58,7 +59,8 @@ def python_reference_passages(chunk_words: int, overlap: int) -> list[dict]:
     from pydoc_data.topics import topics
 
     if not 0 <= overlap < chunk_words:
-        raise ValueError("--overlap must be smaller than --chunk-words")
+        raise BadInput(f"--overlap {overlap} must be smaller than --chunk-words {chunk_words}",
+                       "e.g. --chunk-words 80 --overlap 20")
     passages = []
     for topic in sorted(topics):
         lines = topics[topic].strip().splitlines()
@@ -242,9 +244,9 @@ def measure(client, info, cache, passages, faq, doc_questions, use_bm25: bool) -
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--chunk-words", type=int, default=80)
-    parser.add_argument("--overlap", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64, help="texts per encoding batch")
+    parser.add_argument("--chunk-words", type=cli.count(10, 2000), default=80)
+    parser.add_argument("--overlap", type=cli.count(0, 1999), default=20)
+    parser.add_argument("--batch-size", type=cli.count(1, 4096), default=64, help="texts per encoding batch")
     args = parser.parse_args(argv)
     passages = python_reference_passages(args.chunk_words, args.overlap)
     faq = faq_entries()

@@ -182,9 +182,9 @@ def filter_section(client, pixels, labels, ink, queries) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--queries", type=int, default=360, help="held-out query images (default 360, 20%%)")
-    parser.add_argument("--pca-dim", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--queries", type=cli.count(10, 1000), default=360, help="held-out query images (default 360, 20%%)")
+    parser.add_argument("--pca-dim", type=cli.count(1, 64), default=16)
+    parser.add_argument("--seed", type=cli.SEED, default=0)
     args = parser.parse_args(argv)
 
     images, pixels, labels, indexed, queries = load_digits_split(args.queries, args.seed)

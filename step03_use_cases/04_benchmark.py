@@ -138,13 +138,13 @@ def plot(results: list[dict], concurrency: list[int]) -> str:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__, several_uris=True)
-    parser.add_argument("--n", type=int, default=20000, help="vectors (default 20,000)")
-    parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000, help="vectors (default 20,000)")
+    parser.add_argument("--dim", type=cli.DIM, default=128)
+    parser.add_argument("--queries", type=cli.count(2, 100_000), default=200)
     parser.add_argument("--indexes", nargs="+", default=["FLAT", "HNSW"], help="index types (default FLAT HNSW)")
-    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 2, 4], help="client threads (default 1 2 4)")
-    parser.add_argument("--build-timeout", type=float, default=180)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--concurrency", nargs="+", type=cli.count(1, 256), default=[1, 2, 4], help="client threads (default 1 2 4)")
+    parser.add_argument("--build-timeout", type=cli.real(1, 3600), default=180)
+    parser.add_argument("--seed", type=cli.SEED, default=42)
     args = parser.parse_args(argv)
     uris = args.uri or [load_settings().milvus_uri]
 

@@ -179,12 +179,12 @@ def cache_demo(client, data, requests: int, seed: int) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=10000, help="rows in the search collection (default 10000)")
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--requests", type=int, default=100, help="requests per pattern (default 100)")
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1, 10, 100, 1000, 10000], help="batch sizes")
-    parser.add_argument("--row-by-row", type=int, default=300, help="rows inserted one per call (default 300)")
-    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--n", type=cli.ROWS, default=10000, help="rows in the search collection (default 10000)")
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--requests", type=cli.count(20, 1_000_000), default=100, help="requests per pattern (default 100)")
+    parser.add_argument("--sizes", type=cli.count(1, 100_000), nargs="*", default=[1, 10, 100, 1000, 10000], help="batch sizes")
+    parser.add_argument("--row-by-row", type=cli.count(1, 100_000), default=300, help="rows inserted one per call (default 300)")
+    parser.add_argument("--seed", type=cli.SEED, default=5)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, args.requests, n_clusters=50, spread=1.0, seed=args.seed)

@@ -141,10 +141,10 @@ def scalar_section(client, info, queries, n: int) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=20000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000)
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--queries", type=cli.count(2, 100_000), default=50)
+    parser.add_argument("--seed", type=cli.SEED, default=8)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=60, spread=1.0, seed=args.seed)

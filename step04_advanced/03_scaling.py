@@ -179,13 +179,13 @@ def capacity_table(dim: int) -> list[dict]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=12000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--shards", type=int, default=4, help="collections for client-side hash sharding (default 4)")
-    parser.add_argument("--tenants", type=int, default=100)
-    parser.add_argument("--queries", type=int, default=40)
-    parser.add_argument("--plan-dim", type=int, default=768, help="dimension for the capacity table (default 768)")
-    parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--n", type=cli.count(100, 2_000_000), default=12000)
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--shards", type=cli.count(2, 64), default=4, help="collections for client-side hash sharding (default 4)")
+    parser.add_argument("--tenants", type=cli.count(1, 100_000), default=100)
+    parser.add_argument("--queries", type=cli.count(20, 100_000), default=40)
+    parser.add_argument("--plan-dim", type=cli.DIM, default=768, help="dimension for the capacity table (default 768)")
+    parser.add_argument("--seed", type=cli.SEED, default=9)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=50, spread=1.0, seed=args.seed)

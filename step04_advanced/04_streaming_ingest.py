@@ -252,14 +252,14 @@ def verify(uri: str | None, events: int, seed: int) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--events", type=int, default=3000, help="events to produce (default 3000)")
-    parser.add_argument("--rate", type=float, default=1500, help="producer rate, events/s (default 1500)")
-    parser.add_argument("--batch", type=int, default=100, help="events per Milvus upsert (default 100)")
-    parser.add_argument("--kill-after", type=float, default=0.4, help="kill the consumer after this share of events (default 0.4)")
-    parser.add_argument("--ack-delay", type=float, default=0.05, help="seconds between upsert and ack (default 0.05)")
-    parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--events", type=cli.count(100, 10_000_000), default=3000, help="events to produce (default 3000)")
+    parser.add_argument("--rate", type=cli.real(1, 1e6), default=1500, help="producer rate, events/s (default 1500)")
+    parser.add_argument("--batch", type=cli.count(1, 100_000), default=100, help="events per Milvus upsert (default 100)")
+    parser.add_argument("--kill-after", type=cli.real(0.05, 0.95), default=0.4, help="kill the consumer after this share of events (default 0.4)")
+    parser.add_argument("--ack-delay", type=cli.real(0, 10), default=0.05, help="seconds between upsert and ack (default 0.05)")
+    parser.add_argument("--seed", type=cli.SEED, default=4)
     parser.add_argument("--role", choices=["lesson", "consumer"], default="lesson", help=argparse.SUPPRESS)
-    parser.add_argument("--broker-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--broker-port", type=cli.count(1, 65535), help=argparse.SUPPRESS)
     parser.add_argument("--reset", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role == "consumer":

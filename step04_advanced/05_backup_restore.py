@@ -268,11 +268,11 @@ def damage_demo(client, target: Path, root: Path) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--n", type=cli.count(10, 2_000_000), default=5000)
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--queries", type=cli.count(2, 100_000), default=50)
     parser.add_argument("--dir", type=Path, default=REPO_ROOT / ".milvus" / "backups", help="backup root directory")
-    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--seed", type=cli.SEED, default=6)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=1.0, seed=args.seed)

@@ -168,10 +168,10 @@ def server_metrics_section(info, uri: str) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--n", type=cli.ROWS, default=5000)
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--requests", type=cli.count(50, 1_000_000), default=200)
+    parser.add_argument("--seed", type=cli.SEED, default=10)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, 50, n_clusters=30, spread=1.0, seed=args.seed)

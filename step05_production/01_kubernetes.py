@@ -158,9 +158,9 @@ def render_all(chart: str | None) -> tuple[list[dict], str | None]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--vectors", type=int, default=10_000_000, help="vectors the cluster must hold (default 10M)")
-    parser.add_argument("--dim", type=int, default=768)
-    parser.add_argument("--replicas", type=int, default=2, help="replica_number the app loads with (default 2)")
+    parser.add_argument("--vectors", type=cli.count(1, 10**12), default=10_000_000, help="vectors the cluster must hold (default 10M)")
+    parser.add_argument("--dim", type=cli.DIM, default=768)
+    parser.add_argument("--replicas", type=cli.count(1, 100), default=2, help="replica_number the app loads with (default 2)")
     parser.add_argument("--chart", default=os.environ.get("MILVUS_HELM_CHART") or None,
                         help="Milvus Helm chart to render the values with (default: MILVUS_HELM_CHART; none bundled)")
     args = parser.parse_args(argv)

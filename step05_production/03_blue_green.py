@@ -146,12 +146,12 @@ def summarise(log, switch_at: float, rollback_at: float, settle: float) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=8000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2, help="concurrent query threads (default 2)")
-    parser.add_argument("--settle", type=float, default=1.5, help="seconds of load after each switch (default 1.5)")
-    parser.add_argument("--min-recall", type=float, default=0.9, help="probe recall the new version must reach")
-    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--n", type=cli.count(100, 2_000_000), default=8000)
+    parser.add_argument("--dim", type=cli.DIM, default=64)
+    parser.add_argument("--threads", type=cli.count(1, 64), default=2, help="concurrent query threads (default 2)")
+    parser.add_argument("--settle", type=cli.real(0.1, 60), default=1.5, help="seconds of load after each switch (default 1.5)")
+    parser.add_argument("--min-recall", type=cli.real(0, 1.0), default=0.9, help="probe recall the new version must reach")
+    parser.add_argument("--seed", type=cli.SEED, default=11)
     args = parser.parse_args(argv)
 
     old = make_dataset(args.n, args.dim, 100, n_clusters=40, spread=1.0, seed=args.seed)

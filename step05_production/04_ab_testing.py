@@ -117,12 +117,12 @@ def create_collection(client, vectors: np.ndarray) -> None:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=int, default=20000)
-    parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--requests", type=int, default=1200, help="requests in the full experiment (default 1200)")
-    parser.add_argument("--peek", type=int, default=40, help="requests at the early peek (default 40)")
-    parser.add_argument("--mde", type=float, default=0.03, help="smallest recall difference worth detecting (default 0.03)")
-    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000)
+    parser.add_argument("--dim", type=cli.DIM, default=128)
+    parser.add_argument("--requests", type=cli.count(100, 1_000_000), default=1200, help="requests in the full experiment (default 1200)")
+    parser.add_argument("--peek", type=cli.count(10, 1_000_000), default=40, help="requests at the early peek (default 40)")
+    parser.add_argument("--mde", type=cli.real(0.001, 1.0), default=0.03, help="smallest recall difference worth detecting (default 0.03)")
+    parser.add_argument("--seed", type=cli.SEED, default=12)
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, 500, n_clusters=100, spread=2.0, seed=args.seed)  # lesson 2.2's hard data

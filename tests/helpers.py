@@ -43,7 +43,7 @@ def run_lesson_script(name: str, *argv: str, cwd: Path | None = None, env: dict 
     """Run a lesson as a learner does: ``python path/to/lesson.py``, from ``cwd``.
 
     ``unset`` removes variables from the inherited environment, e.g. the
-    COURSE_LITE_URI that importing ``common`` in the test process set.
+    COURSE_MILVUS_URI that importing ``common`` in the test process set.
     """
     child_env = {key: value for key, value in os.environ.items() if key not in unset}
     return subprocess.run(

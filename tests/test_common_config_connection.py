@@ -1,5 +1,6 @@
 """Unit tests of settings, engine description and connection errors (no engine needed)."""
 
+import re
 import socket
 import time
 
@@ -11,7 +12,7 @@ from common.config import (
     redact,
     resolve_uri,
     setting_source,
-    shield_lite_uri,
+    shield_milvus_uri,
 )
 from common.connection import connect, server_address
 from common.engine import describe, parse_version
@@ -22,7 +23,7 @@ import pytest
 
 def test_default_uri_is_the_repo_lite_file(monkeypatch, tmp_path):
     monkeypatch.delenv("MILVUS_URI", raising=False)
-    monkeypatch.delenv("COURSE_LITE_URI", raising=False)
+    monkeypatch.delenv("COURSE_MILVUS_URI", raising=False)
     monkeypatch.chdir(tmp_path)
     settings = load_settings(env_file=tmp_path / "missing.env")
     assert settings.milvus_uri == str(DEFAULT_LITE_DB)
@@ -33,7 +34,7 @@ def test_env_file_then_environment(monkeypatch, tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("MILVUS_URI=http://from-file:19530\nMILVUS_TOKEN=root:Milvus\n")
     monkeypatch.delenv("MILVUS_URI", raising=False)
-    monkeypatch.delenv("COURSE_LITE_URI", raising=False)
+    monkeypatch.delenv("COURSE_MILVUS_URI", raising=False)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
     assert load_settings(env_file).milvus_uri == "http://from-file:19530"
     assert load_settings(env_file).milvus_token == "root:Milvus"
@@ -43,21 +44,47 @@ def test_env_file_then_environment(monkeypatch, tmp_path):
     assert setting_source("MILVUS_TOKEN", env_file) == ".env"
 
 
-def test_lite_path_is_hidden_from_pymilvus_but_still_used(monkeypatch, tmp_path):
-    monkeypatch.setenv("MILVUS_URI", str(tmp_path / "a.db"))
-    monkeypatch.delenv("COURSE_LITE_URI", raising=False)
-    shield_lite_uri(env_file=tmp_path / "missing.env")
+def test_milvus_uri_is_hidden_from_pymilvus_but_still_used(monkeypatch, tmp_path):
     import os
 
-    assert os.environ["MILVUS_URI"] == ""  # what pymilvus sees at import
-    assert load_settings(tmp_path / "missing.env").milvus_uri == str(tmp_path / "a.db")
+    for value in (str(tmp_path / "a.db"), "http://[::1:1", ":99999"):  # a Lite path, and values pymilvus chokes on
+        monkeypatch.setenv("MILVUS_URI", value)
+        monkeypatch.delenv("COURSE_MILVUS_URI", raising=False)
+        shield_milvus_uri()
+        assert os.environ["MILVUS_URI"] == ""  # what pymilvus sees at import
+        assert os.environ["COURSE_MILVUS_URI"] == value
     env_file = tmp_path / ".env"
     env_file.write_text("MILVUS_URI=.milvus/b.db\n")
     monkeypatch.delenv("MILVUS_URI")
-    monkeypatch.delenv("COURSE_LITE_URI")
-    shield_lite_uri(env_file)
+    monkeypatch.delenv("COURSE_MILVUS_URI")
+    shield_milvus_uri()
     assert os.environ["MILVUS_URI"] == ""
     assert load_settings(env_file).milvus_uri == str(REPO_ROOT / ".milvus/b.db")
+
+
+def test_malformed_milvus_uri_gets_one_clear_message(monkeypatch, tmp_path):
+    for value, says in (("http://", "has no host"), (":99999", "ends in .db"), ("unix://x", "scheme 'unix'"),
+                        ("http://[::1:1", "cannot be parsed"), ("http://h:99999", "cannot be parsed")):
+        monkeypatch.setenv("COURSE_MILVUS_URI", value)
+        monkeypatch.setenv("MILVUS_URI", "")
+        with pytest.raises(CourseError, match=re.escape(says)) as caught:
+            load_settings(tmp_path / "missing.env")
+        assert "MILVUS_URI" in caught.value.message and "http://127.0.0.1:19530" in caught.value.fix
+
+
+def test_malformed_env_file_names_the_line(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text('MILVUS_TOKEN=root:Milvus\nMILVUS_URI="http://localhost:19530\nEMBEDDING_MODEL=x\n')
+    with pytest.raises(CourseError, match="line 2 cannot be read") as caught:
+        load_settings(env_file)
+    assert str(env_file) in caught.value.message and "quote" in caught.value.fix
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "soon", "nan", "1e9"])
+def test_connect_timeout_must_be_a_sensible_number(monkeypatch, value):
+    monkeypatch.setenv("MILVUS_CONNECT_TIMEOUT", value)
+    with pytest.raises(CourseError, match="MILVUS_CONNECT_TIMEOUT"):
+        load_settings()
 
 
 def test_bad_timeout_is_a_clear_error(monkeypatch):

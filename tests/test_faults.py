@@ -1,0 +1,142 @@
+"""A careless learner and a bad day: bad settings, damaged files, two runs at once, Ctrl-C, dead servers.
+
+Each case runs lessons as a learner would (a child process) on Milvus Lite files of its own, so it needs
+no server; every one must end with a short message, the right exit code, and no traceback.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common.config import REPO_ROOT
+
+import pytest
+
+from tests.helpers import lesson_path, run_lesson_script
+
+ENV_CHECK = "step01_basics/01_environment_check.py"
+
+
+def clean_failure(done: subprocess.CompletedProcess, *expected: str, code: int = 2) -> None:
+    assert done.returncode == code, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert len(done.stderr.strip().splitlines()) <= 3, done.stderr
+    for text in expected:
+        assert text in done.stderr, (text, done.stderr)
+
+
+def with_uri(uri: str, lesson: str = ENV_CHECK, *argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    return run_lesson_script(lesson, *argv, cwd=cwd, env={"MILVUS_URI": uri}, unset=("COURSE_MILVUS_URI",), timeout=120)
+
+
+@pytest.mark.parametrize("uri,says", [
+    ("http://", "has no host"), (":99999", "ends in .db"), ("unix://x", "scheme 'unix'"),
+    ("http://[::1:1", "cannot be parsed"), ("http://127.0.0.1:99999", "Port out of range"),
+])
+def test_malformed_milvus_uri_in_the_environment(uri, says, tmp_path):
+    clean_failure(with_uri(uri, cwd=tmp_path), says, "MILVUS_URI")
+    listed = subprocess.run([sys.executable, "-m", "common.curriculum", "list"], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "MILVUS_URI": uri}, timeout=120)
+    assert listed.returncode == 0 and "Illegal uri" not in listed.stderr, listed.stderr[-1500:]
+
+
+@pytest.mark.parametrize("uri,says", [
+    ("/proc/course.db", "cannot write the Milvus Lite database /proc/course.db"),
+    ("/sys/course.db", "cannot write the Milvus Lite database /sys/course.db"),
+    ("/etc/hostname/course.db", "/etc/hostname is a file, not a folder"),
+])
+def test_unusable_lite_paths_name_the_real_cause(uri, says, tmp_path):
+    done = with_uri(uri, cwd=tmp_path)
+    clean_failure(done, says)
+    assert "start an engine" not in done.stderr  # nothing to start: the path is the problem
+
+
+def damage_a_collection(db: Path) -> Path:
+    """Make a Lite database with one flushed collection, then truncate its data file."""
+    code = (
+        "import common\nfrom pymilvus import MilvusClient, DataType\n"
+        f"c = MilvusClient(uri={str(db)!r})\n"
+        "s = MilvusClient.create_schema(auto_id=False)\n"
+        "s.add_field(field_name='id', datatype=DataType.INT64, is_primary=True)\n"
+        "s.add_field(field_name='v', datatype=DataType.FLOAT_VECTOR, dim=4)\n"
+        "c.create_collection(collection_name='victim', schema=s)\n"
+        "c.insert(collection_name='victim', data=[{'id': i, 'v': [0.1, 0.2, 0.3, i / 500]} for i in range(500)])\n"
+        "c.flush(collection_name='victim')\nc.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, capture_output=True, timeout=120,
+                   env={**os.environ, "MILVUS_URI": ""})
+    data = next((db / "collections" / "victim").rglob("*.parquet"))
+    data.write_bytes(data.read_bytes()[:100])
+    return db / "collections" / "victim"
+
+
+def test_a_damaged_lite_database_says_what_is_damaged_and_the_fix_works(tmp_path):
+    db = tmp_path / "damaged.db"
+    folder = damage_a_collection(db)
+    done = with_uri(str(db), cwd=tmp_path)
+    clean_failure(done, "is damaged", "collection 'victim'", f"rm -r '{folder}'", "make reset-db")
+    subprocess.run(["rm", "-r", str(folder)], check=True)  # the fix, as the message writes it
+    again = with_uri(str(db), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_reset_db_says_what_it_removes(tmp_path):
+    db = tmp_path / "course.db"
+    damage_a_collection(db)
+    done = subprocess.run([sys.executable, "-m", "common.curriculum", "reset-db"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "MILVUS_URI": str(db)})
+    assert done.returncode == 0, done.stderr
+    assert f"removing the Milvus Lite database {db}" in done.stdout and "victim" in done.stdout
+    assert not db.exists()
+
+
+def test_two_lessons_started_at_once_on_one_database(tmp_path):
+    for attempt in range(3):
+        db = tmp_path / f"race{attempt}.db"
+        env = {**os.environ, "MILVUS_URI": str(db)}
+        runs = [subprocess.Popen([sys.executable, str(lesson_path(ENV_CHECK)), "--pings", "200"], cwd=tmp_path, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(run.wait(timeout=120), run.stderr.read()) for run in runs]
+        codes = sorted(code for code, _ in results)
+        assert codes in ([0, 0], [0, 2]), results
+        for code, err in results:
+            assert "Traceback" not in err
+            if code == 2:
+                assert "another process is using the Milvus Lite database" in err, err
+
+
+def interrupt(command: list[str], after: float, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    """Press Ctrl-C: SIGINT to the whole process group, as a terminal does."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(after)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=90)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+@pytest.mark.parametrize("runner", [True, False], ids=["runner", "lesson"])
+def test_ctrl_c_ends_with_one_line(runner, tmp_path):
+    env = {**os.environ, "MILVUS_URI": str(tmp_path / "ctrlc.db"), "PYTHONUNBUFFERED": "1"}
+    lesson = "step02_core_features/02_search_tuning.py"
+    command = ([sys.executable, "-m", "common.curriculum", "run", "2.2"] if runner
+               else [sys.executable, str(lesson_path(lesson))])
+    done = interrupt(command, after=8, cwd=REPO_ROOT, env=env)
+    assert done.returncode == 130, (done.stdout[-500:], done.stderr[-2000:])
+    assert done.stderr.strip() == "interrupted", done.stderr[-2000:]
+
+
+def test_a_dead_uri_leaves_the_previous_backup_alone(tmp_path):
+    previous = tmp_path / "s4_l5_catalog"
+    previous.mkdir()
+    (previous / "manifest.json").write_text(json.dumps({"row_count": 5000}))
+    done = run_lesson_script("step04_advanced/05_backup_restore.py", "--uri", "http://127.0.0.1:1", "--dir", str(tmp_path),
+                             cwd=tmp_path, timeout=60)
+    clean_failure(done, "http://127.0.0.1:1")
+    assert json.loads((previous / "manifest.json").read_text()) == {"row_count": 5000}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s4_l5_catalog"]
