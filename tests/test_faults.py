@@ -16,7 +16,7 @@ from common.config import REPO_ROOT
 
 import pytest
 
-from tests.helpers import lesson_path, run_lesson_script
+from tests.helpers import lesson_path, run_lesson_script, running_processes, sigterm_and_wait
 
 ENV_CHECK = "step01_basics/01_environment_check.py"
 
@@ -140,3 +140,50 @@ def test_a_dead_uri_leaves_the_previous_backup_alone(tmp_path):
     clean_failure(done, "http://127.0.0.1:1")
     assert json.loads((previous / "manifest.json").read_text()) == {"row_count": 5000}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s4_l5_catalog"]
+
+
+STREAMING = "step04_advanced/04_streaming_ingest.py"
+
+
+def start_streaming(tmp_path, name: str) -> tuple[subprocess.Popen, list[tuple[int, str]]]:
+    """Start the lesson on a Lite file under ``tmp_path`` and wait until its consumer runs."""
+    lesson = subprocess.Popen(
+        [sys.executable, str(lesson_path(STREAMING)), "--events", "100000", "--rate", "500"],
+        cwd=tmp_path, env={**os.environ, "MILVUS_URI": str(tmp_path / f"{name}.db")},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        consumers = [p for p in running_processes() if "--role consumer" in p[1] and f"events_{lesson.pid}" in p[1]]
+        if consumers:
+            time.sleep(2)  # upserting by now
+            return lesson, consumers
+        time.sleep(0.2)
+    lesson.kill()
+    raise AssertionError("the lesson never started its consumer")
+
+
+def lite_server_and_broker() -> list[tuple[int, str]]:
+    return [p for p in running_processes() if "milvus_lite server" in p[1] or "tansu" in p[1].split(" ")[0]]
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_streaming_lesson_killed_leaves_no_process_behind(how, tmp_path):
+    """`kill` or `kill -9` of the lesson mid-run: its consumers, broker and Lite server go too; a rerun works."""
+    before = {pid for pid, _ in lite_server_and_broker()}
+    lesson, consumers = start_streaming(tmp_path, "streamkill")
+    helpers_started = [p for p in lite_server_and_broker() if p[0] not in before]
+    assert consumers and helpers_started, (consumers, helpers_started)
+    if how == "SIGTERM":
+        assert sigterm_and_wait(lesson, timeout=60) == 130
+    else:
+        lesson.kill()  # SIGKILL: the lesson runs no cleanup at all
+        lesson.wait()
+    deadline = time.monotonic() + 10
+    alive = {pid for pid, _ in consumers + helpers_started}
+    while time.monotonic() < deadline and alive & {pid for pid, _ in running_processes()}:
+        time.sleep(0.2)
+    assert not alive & {pid for pid, _ in running_processes()}, "left behind: " + str(consumers + helpers_started)
+    rerun = subprocess.run([sys.executable, str(lesson_path(STREAMING)), "--events", "300"], cwd=tmp_path,
+                           env={**os.environ, "MILVUS_URI": str(tmp_path / "streamkill.db")},
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]  # the database lock was released with the processes

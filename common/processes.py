@@ -1,0 +1,73 @@
+"""Child processes that never outlive the lesson that started them — however the lesson ends.
+
+A lesson's ``finally`` stops what it started on an exception, Ctrl-C or SIGTERM, but SIGKILL
+(``kill -9``, the out-of-memory killer, a CI runner tearing down) gives it no chance. So each
+child gets a *reaper*: a tiny process that waits for the end of a pipe only the lesson holds.
+When the lesson dies for any reason the kernel closes that pipe, the reaper wakes up and kills
+the child's whole process group (a server and whatever it started itself).
+
+Children run in a session of their own, so Ctrl-C in a terminal reaches only the lesson, which
+then stops them in order (no tracebacks from children that were interrupted mid-call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+REAPER = (
+    "import os, signal, sys\n"
+    "sys.stdin.buffer.read()  # returns when the lesson's end of the pipe closes\n"
+    "try:\n    os.killpg(int(sys.argv[1]), signal.SIGKILL)\n"
+    "except OSError:\n    pass\n"
+)
+_GUARDS: list[int] = []  # write ends of the reapers' pipes: open for exactly as long as this process lives
+
+
+def start(command: list[str], **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new session, killed (with its group) when this process ends, even by SIGKILL."""
+    process = subprocess.Popen(command, start_new_session=True, **kwargs)
+    read, write = os.pipe()
+    subprocess.Popen([sys.executable, "-c", REAPER, str(process.pid)], stdin=read, start_new_session=True,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(read)
+    _GUARDS.append(write)
+    return process
+
+
+def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM the child's process group, wait, then SIGKILL it; never raises."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: str) -> None:
+    """Wait until ``process`` listens on 127.0.0.1:``port``; raise RuntimeError if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:g} s")
