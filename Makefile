@@ -3,6 +3,7 @@
 #   make run LESSONS=1    one step;  make run LESSONS="1.3 2.1"  single lessons
 #   make test             unit tests + every lesson on Milvus Lite, then on the embedded Milvus server
 #   make server           the embedded Milvus server in the foreground (http://127.0.0.1:19530)
+#   make bench            every lesson timed against its budget on a fresh Lite file (fails when over)
 #   make docs             refresh the lesson code shown in docs/ from the lessons
 #   make reset-db         remove the course's Milvus Lite database (.milvus/course.db) after saying what it holds
 
@@ -14,10 +15,10 @@ PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server
 LESSONS ?=
 
-.PHONY: help venv server-venv run list reset-db docs test test-lite test-server test-unit server lint clean
+.PHONY: help venv server-venv run bench list reset-db docs test test-lite test-server test-unit server lint clean
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required")'
@@ -38,6 +39,11 @@ server-venv: $(SERVER_VENV)/.installed
 
 run: venv
 	$(PY) -m common.curriculum run $(LESSONS)
+
+# Every lesson on a fresh Milvus Lite file, timed against its budget: fails when one is over, or the total
+# passes 5 minutes (budgets are for an idle 2-core machine; run it with nothing else going on).
+bench: venv
+	tmp=$$(mktemp -d) && MILVUS_URI=$$tmp/bench.db $(PY) -m common.curriculum run --check-budget $(LESSONS); status=$$?; rm -rf $$tmp; exit $$status
 
 list: venv
 	$(PY) -m common.curriculum list

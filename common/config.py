@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LITE_DB = REPO_ROOT / ".milvus" / "course.db"
 SHIELD_KEY = "COURSE_MILVUS_URI"  # where shield_milvus_uri keeps MILVUS_URI away from pymilvus
 SERVER_SCHEMES = ("http", "https", "tcp", "grpc")
+DEFAULT_APP_METRICS_PORT = 8000  # lesson 4.6's /metrics; monitoring/prometheus.yml scrapes the same port
 URI_FIX = ("leave MILVUS_URI unset for Milvus Lite (.milvus/course.db), or set it to a file path ending in .db "
            "(Milvus Lite) or to a server URI such as http://127.0.0.1:19530")
 
@@ -43,6 +44,7 @@ class Settings:
     embedding_model: str
     image_model: str
     kafka_bootstrap_servers: str
+    app_metrics_port: int
     reports_dir: Path
     cache_dir: Path
 
@@ -118,9 +120,17 @@ def load_settings(env_file: Path | None = None) -> Settings:
         embedding_model=get("EMBEDDING_MODEL"),
         image_model=get("IMAGE_MODEL"),
         kafka_bootstrap_servers=get("KAFKA_BOOTSTRAP_SERVERS"),
+        app_metrics_port=port_setting("APP_METRICS_PORT", get("APP_METRICS_PORT", str(DEFAULT_APP_METRICS_PORT))),
         reports_dir=Path(get("REPORTS_DIR", str(REPO_ROOT / "reports"))),
         cache_dir=Path(get("COURSE_CACHE_DIR", str(REPO_ROOT / ".cache"))),
     )
+
+
+def port_setting(key: str, text: str) -> int:
+    """A TCP port from a setting (0 = any free port)."""
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise CourseError(f"{key}={text!r} is not a port number", f"set {key} to a number from 0 to 65535 (0: any free port)")
+    return int(text)
 
 
 def redact(secret: str) -> str:

@@ -16,7 +16,6 @@ Docs           docs/step04_advanced.md, section "06 모니터링"
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from urllib.parse import urlparse
 
@@ -24,6 +23,7 @@ from common import cli
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
+from common.errors import CourseError
 from common.report import heading, table
 from common.schemas import drop_if_exists, vector_rows
 
@@ -63,10 +63,14 @@ class SearchMetrics:
 # docs:end
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def serve_metrics(registry, port: int):
+    """prometheus-client's HTTP exporter on 127.0.0.1:``port`` (0: any free port); returns (server, thread, port)."""
+    try:
+        server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise CourseError(f"cannot serve the app's metrics on 127.0.0.1:{port}: {exc.strerror or exc}",
+                          "stop what uses the port, or pass --metrics-port 0 (any free port) or set APP_METRICS_PORT") from None
+    return server, thread, server.server_address[1]
 
 
 def scrape(url: str) -> dict:
@@ -172,14 +176,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--dim", type=cli.DIM, default=64)
     parser.add_argument("--requests", type=cli.count(50, 1_000_000), default=200)
     parser.add_argument("--seed", type=cli.SEED, default=10)
+    parser.add_argument("--metrics-port", type=cli.count(0, 65535), default=None,
+                        help="port of the app's /metrics (default APP_METRICS_PORT, 8000, which monitoring/prometheus.yml "
+                             "scrapes; 0 = any free port)")
     args = parser.parse_args(argv)
 
     data = make_dataset(args.n, args.dim, 50, n_clusters=30, spread=1.0, seed=args.seed)
     uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri
     registry = CollectorRegistry()
     metrics = SearchMetrics(registry)
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    port = args.metrics_port if args.metrics_port is not None else load_settings().app_metrics_port
+    server, thread, port = serve_metrics(registry, port)
     try:
         with cli.engine(args.uri) as (client, info):
             create_collection(client, data.base)

@@ -67,3 +67,35 @@ def test_no_two_services_publish_the_same_host_port():
     for name in ("docker-compose.yml", "docker-compose.gpu.yml"):
         published = [port.split(":")[0] for service in load(name)["services"].values() for port in service.get("ports", [])]
         assert len(published) == len(set(published)), f"{name}: {sorted(published)}"
+
+
+def test_prometheus_scrapes_the_port_lesson_4_6_serves_by_default():
+    from common.config import DEFAULT_APP_METRICS_PORT, load_settings
+
+    prometheus = yaml.safe_load((REPO_ROOT / "monitoring" / "prometheus.yml").read_text())
+    app = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "course-app")
+    target = app["static_configs"][0]["targets"][0]
+    assert target.endswith(f":{DEFAULT_APP_METRICS_PORT}")
+    assert f"APP_METRICS_PORT={DEFAULT_APP_METRICS_PORT}" in (REPO_ROOT / ".env.example").read_text()
+    assert load_settings(REPO_ROOT / "no.env").app_metrics_port == DEFAULT_APP_METRICS_PORT or "APP_METRICS_PORT" in __import__("os").environ
+    published = [p.split(":")[0] for s in load("docker-compose.yml")["services"].values() for p in s.get("ports", [])]
+    assert str(DEFAULT_APP_METRICS_PORT) not in published  # nothing in compose takes the app's port on the host
+
+
+def test_fork_workflow_installs_its_tools_and_tests_milvus_3_from_our_compose_file():
+    import subprocess
+    import sys
+
+    path = REPO_ROOT / ".github" / "workflows" / "test.yml"
+    jobs = yaml.safe_load(path.read_text())["jobs"]
+    test_steps = " ".join(step.get("run", "") for step in jobs["test"]["steps"])
+    assert "prometheus-alertmanager" in test_steps and "make test" in test_steps  # promtool + amtool, then make test
+    steps = jobs["milvus-3"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    assert any(r.startswith("docker compose up -d --wait") and " -f " not in r for r in runs)  # this repo's compose file
+    assert any("pytest -m lesson" in r for r in runs)
+    assert next(s for s in steps if "down" in s.get("run", ""))["if"] == "always()"
+    assert any(step.get("env", {}).get("MILVUS_URI") == "http://localhost:19530" for step in steps)
+    checked = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                              str(path)], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

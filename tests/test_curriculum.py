@@ -51,6 +51,22 @@ def test_a_failing_lesson_does_not_stop_the_next(tmp_path):
     assert rows[1]["status"] == "ok (1 skipped)" and rows[1]["headline"] == "fine"
 
 
+def test_budgets_cover_every_lesson_and_sum_to_the_curriculum_budget():
+    from common.curriculum import BUDGET_S, TOTAL_BUDGET_S
+
+    assert set(BUDGET_S) == {lesson.id for lesson in discover()}
+    assert sum(BUDGET_S.values()) <= TOTAL_BUDGET_S
+
+
+def test_runner_flags_a_lesson_over_its_budget(tmp_path, monkeypatch):
+    step = tmp_path / "step01_fake"
+    step.mkdir()
+    (step / "01_ok.py").write_text(OK_LESSON)
+    monkeypatch.setitem(__import__("common.curriculum").curriculum.BUDGET_S, "1.1", 0.001)
+    rows = run_lessons(discover(tmp_path), [])
+    assert rows[0]["budget s"] == 0.001 and rows[0]["over budget"] and rows[0]["status"] == "ok (1 skipped)"
+
+
 def test_list_and_exit_codes(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "common.curriculum", "list"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from common.config import REPO_ROOT, load_settings
+from common.curriculum import discover
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ TEXT = "step03_use_cases/01_text_search.py"
 IMAGE = "step03_use_cases/02_image_search.py"
 RECOMMEND = "step03_use_cases/03_recommendation.py"
 BENCH = "step03_use_cases/04_benchmark.py"
-LESSON_BUDGET_S = 90  # seconds a lesson may take on Milvus Lite at default size
+HANG_GUARD = 5  # a lesson that takes more than 5× its budget (common.curriculum.BUDGET_S) is stuck, not slow
 
 # The keyword baseline each engine runs, and what the text lesson must skip there.
 KEYWORD = {("lite", "*"): "keyword (Milvus BM25)", ("server", "2.3"): "keyword (NumPy BM25)",
@@ -34,13 +35,15 @@ def timed_lesson(name: str, *argv: str) -> tuple[dict, float]:
     return result, time.monotonic() - start
 
 
-def within_budget(engine_info, seconds: float) -> bool:
-    return engine_info.kind != "lite" or seconds <= LESSON_BUDGET_S
+def within_budget(engine_info, seconds: float, lesson: str) -> bool:
+    """A hang guard, not a speed test: `make bench` measures lessons against their budgets."""
+    budget = next(item for item in discover() if item.name == lesson).budget_s
+    return engine_info.kind != "lite" or seconds <= HANG_GUARD * budget
 
 
 def test_text_search(engine_info):
     first, seconds = timed_lesson(TEXT)
-    assert within_budget(engine_info, seconds), f"{seconds:.0f} s"
+    assert within_budget(engine_info, seconds, TEXT), f"{seconds:.0f} s"
     assert first["dim"] == 384 and first["passages"] >= 1000 and first["faq_entries"] >= 50
     dense = "dense (MiniLM, HNSW)"
     keyword = expected_for(KEYWORD, engine_info)
@@ -81,7 +84,7 @@ def test_missing_model_is_one_clear_line(setting, lesson, value, tmp_path):
 
 def test_image_search(engine_info):
     result, seconds = timed_lesson(IMAGE)
-    assert within_budget(engine_info, seconds), f"{seconds:.0f} s"
+    assert within_budget(engine_info, seconds, IMAGE), f"{seconds:.0f} s"
     pixels, pca = result["features"][0], result["features"][1]
     assert result["path"] == "pixels" and result["skipped"][0].startswith("clip:")
     assert pixels["precision@10"] >= 0.9
@@ -97,7 +100,7 @@ def test_image_search(engine_info):
 
 def test_recommendation(engine_info):
     result, seconds = timed_lesson(RECOMMEND)
-    assert within_budget(engine_info, seconds), f"{seconds:.0f} s"
+    assert within_budget(engine_info, seconds, RECOMMEND), f"{seconds:.0f} s"
     assert result["seen_recommended"] == 0  # `id not in [...]` held for every user
     assert result["short_lists"] == 0 and result["recommended_lists"] == result["users"]
     assert result["hit@10"] >= 2 * result["popularity_hit@10"] > 0
