@@ -6,15 +6,24 @@ and it *accepts* ``group_by_field`` and then ignores it. The capability set
 below records what was verified on each engine by running it (Lite 3.2.2 and
 the embedded server 2.3.5; newer servers from their release notes), so lessons branch on facts, never on a probe
 that may hang (a CPU server accepts a GPU index and never builds it).
+
+``MILVUS_ASSUME_VERSION=3.0.2`` makes ``detect`` describe the connected server as
+that version, so lessons take the branches a newer server would take. It exists
+to exercise those branches against the servers we can run: a section the real
+server refuses (or accepts and then ignores) ends as a named refusal,
+``EngineInfo.refusal``, instead of a failure. Without it, the same error is a bug
+and propagates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 
 from common.config import is_lite_uri
+from common.errors import BadInput
 
 from pymilvus import MilvusClient
 
@@ -71,11 +80,41 @@ class EngineInfo:
     capabilities: frozenset[str] = field(default_factory=frozenset)
     vector_indexes: tuple[str, ...] = ()
     scalar_indexes: tuple[str, ...] = ()
+    actual_version: str | None = None  # set when MILVUS_ASSUME_VERSION describes the engine as another version
 
     @property
     def label(self) -> str:
         name = "Milvus Lite" if self.kind == "lite" else "Milvus server"
-        return f"{name} {'.'.join(map(str, self.version))}"
+        assumed = f" (assumed; the engine is {self.actual_label})" if self.assumed else ""
+        return f"{name} {'.'.join(map(str, self.version))}{assumed}"
+
+    @property
+    def assumed(self) -> bool:
+        return self.actual_version is not None
+
+    @property
+    def actual_label(self) -> str:
+        name = "Milvus Lite" if self.kind == "lite" else "Milvus server"
+        return f"{name} {'.'.join(map(str, parse_version(self.actual_version or self.raw_version)))}"
+
+    def refusal(self, exc: Exception) -> str:
+        """What a lesson reports when an engine refuses a section it was assumed to support.
+
+        Only with MILVUS_ASSUME_VERSION: then the refusal is expected and named. Otherwise the
+        engine was *described* as able to do it, so the error is real and is raised again.
+        """
+        if not self.assumed:
+            raise exc
+        reason = getattr(exc, "message", None) or str(exc)
+        return f"refused by {self.actual_label}: {reason.strip().splitlines()[0][:160]}"
+
+    def not_honoured(self, what: str) -> str:
+        """For a section the engine accepted but did not carry out (e.g. group_by on 2.3)."""
+        return f"not honoured by {self.actual_label}: {what}"
+
+    def verified(self, capability: str) -> bool:
+        """Whether a run on these machines has shown the capability (Lite 3.2.2, server 2.3.5), not only docs."""
+        return capability in (LITE if self.kind == "lite" else SERVER)
 
     def has(self, capability: str) -> bool:
         return capability in self.capabilities
@@ -105,8 +144,14 @@ def describe(kind: str, raw_version: str) -> EngineInfo:
 
 
 def detect(client: MilvusClient, uri: str) -> EngineInfo:
-    """Ask the engine behind ``client`` for its version and describe it."""
+    """Ask the engine behind ``client`` for its version and describe it (or as MILVUS_ASSUME_VERSION says)."""
     raw = client.get_server_version()
     # a Lite file opened directly, or one served over gRPC (python -m milvus_lite server): still Milvus Lite
     kind = "lite" if is_lite_uri(uri) or raw.startswith("milvus_lite") else "server"
+    assumed = os.environ.get("MILVUS_ASSUME_VERSION", "").strip()
+    if assumed and kind == "server":
+        try:
+            return dataclasses.replace(describe(kind, assumed), actual_version=raw)
+        except ValueError:
+            raise BadInput(f"MILVUS_ASSUME_VERSION={assumed!r} is not a version", "use e.g. 3.0.2, or unset it") from None
     return describe(kind, raw)

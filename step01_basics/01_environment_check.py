@@ -103,7 +103,11 @@ def main(argv=None) -> dict:
         {"property": "scalar indexes", "value": ", ".join(info.scalar_indexes)},
     ])
     heading("Capabilities (what later lessons may use)")
-    print(", ".join(sorted(info.capabilities)))
+    unverified = sorted(c for c in info.capabilities if not info.verified(c))
+    print(", ".join(f"{c}*" if c in unverified else c for c in sorted(info.capabilities)))
+    if unverified:
+        print(f"* not verified on this machine (from the release notes of {info.label.split(' (')[0]}): "
+              f"{', '.join(unverified)}")
 
     problems = [row["check"] for row in local if not row["ok"]]
     if problems:
@@ -113,6 +117,8 @@ def main(argv=None) -> dict:
         "engine": info.kind,
         "version": info.raw_version,
         "capabilities": sorted(info.capabilities),
+        "unverified_capabilities": unverified,
+        "assumed": info.assumed,
         "vector_indexes": list(info.vector_indexes),
         "python_ok": local[0]["ok"],
         "packages_ok": not problems,

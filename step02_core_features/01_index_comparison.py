@@ -18,6 +18,7 @@ Docs           docs/step02_core_features.md, section "01 인덱스 비교"
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from common import cli
@@ -132,9 +133,12 @@ def try_index(client, info, data, truth, index_type: str, args) -> tuple[dict, s
         with quiet_pymilvus():
             build_s = rebuild(client, index_type, build, args.build_timeout)
     except MilvusException as exc:
-        print(f"  {index_type:9s} build did not finish: {exc.message.splitlines()[0][:100]}")
-        with quiet_pymilvus():
+        with quiet_pymilvus(), contextlib.suppress(MilvusException):
             client.drop_index(collection_name=COLLECTION, index_name="embedding")  # stop the server retrying it
+        if info.assumed:  # the engine was described as a newer version: its refusal is the finding
+            print(f"  {index_type:9s} {info.refusal(exc)}")
+            return {**row, "search params": info.refusal(exc)}, info.refusal(exc)
+        print(f"  {index_type:9s} build did not finish: {exc.message.splitlines()[0][:100]}")
         return {**row, "search params": f"build did not finish in {args.build_timeout:.0f} s"}, "failed"
     row.update({"search params": params, "build+load s": build_s,
                 **measure(client, data, truth, params, args.latency_queries)})

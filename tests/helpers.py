@@ -27,6 +27,11 @@ def lesson_path(name: str) -> Path:
 
 def run_lesson(name: str, *argv: str, timeout: float = 600, env: dict | None = None) -> dict:
     """Run a lesson's main(argv) in a child process and return the figures it returned."""
+    return run_lesson_output(name, *argv, timeout=timeout, env=env)[0]
+
+
+def run_lesson_output(name: str, *argv: str, timeout: float = 600, env: dict | None = None) -> tuple[dict, str]:
+    """Like ``run_lesson``, and the lesson's stderr too."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         done = subprocess.run(
@@ -35,7 +40,7 @@ def run_lesson(name: str, *argv: str, timeout: float = 600, env: dict | None = N
         )
         if done.returncode != 0:
             raise AssertionError(f"{name} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return json.loads(out.read_text())
+        return json.loads(out.read_text()), done.stderr
 
 
 def run_lesson_script(name: str, *argv: str, cwd: Path | None = None, env: dict | None = None,

