@@ -11,7 +11,7 @@ What you learn
 Results are ratios from one run; absolute times depend on the machine.
 
 Prerequisites  Step 1
-Run            python step04_advanced/01_performance_patterns.py [--requests 100] [--rows 10000]
+Run            python step04_advanced/01_performance_patterns.py [--requests 100] [--n 10000] [--row-by-row 300]
 Docs           docs/step04_advanced.md, section "01 성능 패턴"
 """
 

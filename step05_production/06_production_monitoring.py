@@ -39,6 +39,7 @@ KPIS = {
     "AppSearchP95High": "search p95 < 100 ms (as the app sees it)",
     "MilvusErrorRateHigh": "error rate < 0.1%",
     "MilvusMemoryPressure": "capacity headroom",
+    "AppSearchThroughputLow": "throughput (traffic still arriving)",
 }
 
 
