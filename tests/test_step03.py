@@ -186,3 +186,14 @@ def test_image_search_clip_path_runs_with_a_local_model(tmp_path):
     assert clip["features"] == "CLIP image embedding" and clip["dim"] == 16
     assert clip["recall@10 vs exact"] >= 0.9  # the index is measured like any other; quality is not (untrained)
     assert result["text_to_image"]["queries"] == 10 and 0 <= result["text_to_image"]["precision@10"] <= 1
+
+
+def test_anomaly_detection_on_held_out_points(engine_info):
+    result, seconds = timed_lesson("step03_use_cases/05_anomaly_detection.py")
+    assert within_budget(engine_info, seconds, "step03_use_cases/05_anomaly_detection.py"), f"{seconds:.0f} s"
+    milvus, exact = result["milvus"], result["exact"]
+    assert milvus["recall"] >= 0.8 and milvus["precision"] >= 0.7  # threshold chosen on validation, measured on test
+    assert milvus["precision"] > 5 * result["base_rate"]  # far better than flagging at random
+    assert abs(milvus["F1"] - exact["F1"]) <= 0.05 and result["agreement"] >= 0.98  # the ANN index barely matters here
+    assert milvus["F1"] < 1.0  # the near misses make it a real trade-off, not a solved toy
+    assert Path(result["plot"]).stat().st_size > 5000
