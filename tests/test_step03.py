@@ -102,6 +102,12 @@ def test_recommendation(engine_info):
     result, seconds = timed_lesson(RECOMMEND)
     assert within_budget(engine_info, seconds, RECOMMEND), f"{seconds:.0f} s"
     assert result["seen_recommended"] == 0  # `id not in [...]` held for every user
+    live = result["live_update"]  # a few new clicks, folded in at request time, move the next list
+    assert live["changed"] and live["new_category_share"]["after"] > live["new_category_share"]["before"]
+    assert not live["clicked_recommended"]
+    cold = result["cold_start"]
+    assert 0 < cold["new_user_popularity_hit@10"] < cold["same_users_with_history_hit@10"]
+    assert cold["category_fans"] > 0 and cold["new_item_reached_users"] > cold["category_fans"] // 2
     assert result["short_lists"] == 0 and result["recommended_lists"] == result["users"]
     assert result["hit@10"] >= 2 * result["popularity_hit@10"] > 0
     assert result["category"]["only_that_category"] and result["category"]["users"] > 0
