@@ -119,3 +119,14 @@ def memory(index_type: str, dim: int, params: dict) -> MemoryEstimate:
     if index_type == "GPU_CAGRA":
         return MemoryEstimate(4 * d + 4 * params.get("graph_degree", 32) + ID_BYTES, 0, "4·d + 4·graph_degree + 8")
     raise BadInput(f"no memory model for {index_type!r}", "see docs/step02_core_features.md")
+
+
+def applied_build_params(description: dict, asked: dict) -> bool:
+    """Whether the engine reports the build parameters it was asked for (``describe_index`` output).
+
+    Milvus servers echo them back (``{"M": "16", ...}``). Milvus Lite 3.2.2 reads build parameters
+    only from a JSON ``params`` key, while pymilvus 3 sends each one as its own key: Lite then builds
+    with its defaults (HNSW M=16, efConstruction=200; IVF nlist=128) and reports none — measured in lesson 2.2
+    (the same recall for any efConstruction).
+    """
+    return all(str(description.get(key)) == str(value) for key, value in asked.items())

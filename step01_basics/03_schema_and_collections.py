@@ -67,6 +67,7 @@ def book_schema(dim: int):
     )
     schema.add_field(field_name="title", datatype=DataType.VARCHAR, max_length=512)  # max_length: bytes (UTF-8)
     schema.add_field(field_name="year", datatype=DataType.INT16)  # INT8/16/32/64: pick the smallest that fits
+    schema.add_field(field_name="edition", datatype=DataType.INT8)  # 1..127 fits in one byte per row
     schema.add_field(field_name="rating", datatype=DataType.FLOAT)
     schema.add_field(field_name="in_print", datatype=DataType.BOOL)
     schema.add_field(field_name="details", datatype=DataType.JSON)  # nested keys, filterable as details["a"]["b"]
@@ -104,7 +105,7 @@ def book_rows(dim: int, n: int = 20) -> list[dict]:
     genres = ["poetry", "history", "science", "fiction"]
     return [
         {
-            "title": f"Book {i}", "year": 1950 + 3 * i, "rating": round(3 + (i % 5) * 0.4, 1),
+            "title": f"Book {i}", "year": 1950 + 3 * i, "edition": 1 + i % 4, "rating": round(3 + (i % 5) * 0.4, 1),
             "in_print": i % 3 != 0, "details": {"pages": 100 + 10 * i, "publisher": {"city": "Seoul" if i % 2 else "Busan"}},
             "tags": [genres[labels[i]], "paperback" if i % 2 else "hardcover"], "embedding": vectors[i].tolist(),
             "shelf": f"S{i % 4}",  # not in the schema: stored as a dynamic field

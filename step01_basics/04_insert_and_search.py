@@ -233,6 +233,9 @@ def search_section(client, info, data) -> dict:
     print(f"Strong consistency waits until the engine has applied every earlier write: here it costs "
           f"{strong.p50_ms - bounded.p50_ms:.1f} ms at the median.\nOn a server that wait is up to one time tick "
           "(200 ms by default). Use Strong right after writing (as this lesson's\nchecks do), Bounded for serving traffic.")
+    print("What Milvus guarantees: each row's insert, upsert or delete is atomic, but a batch is not a transaction\n"
+          "(no multi-row rollback). Reads choose their consistency: Strong, Bounded (the default: may lag a few\n"
+          "seconds), Session (sees this client's own writes) or Eventually.")
     if info.kind == "lite":
         print("On Milvus Lite, per-query latency is mostly Lite's own overhead; compare index speed on a server (Step 2).")
     return {"recall": recall, "bounded": bounded, "strong": strong}

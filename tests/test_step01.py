@@ -49,6 +49,7 @@ def test_schema_and_collections(engine_info):
     result = run_lesson(STEP1[2])
     assert result["fields"]["embedding"] == "FLOAT_VECTOR"
     assert result["fields"]["details"] == "JSON" and result["fields"]["tags"] == "ARRAY"
+    assert result["fields"]["edition"] == "INT8" and result["fields"]["year"] == "INT16"
     assert result["rows"] == 20
     assert result["filtered_rows"] == 3  # rows 1, 3, 5 (city Seoul = odd i, paperback = odd i), limit 3
     assert result["renamed"] and result["dropped"]

@@ -124,7 +124,8 @@ def test_benchmark_two_engines_and_recall_checked_independently(engine_info, tmp
     n, dim, queries, seed = 6000, 64, 100, 11
     second = str(tmp_path / "second_engine.db")  # a Milvus Lite file beside the engine under test
     result, _ = timed_lesson(BENCH, "--uri", load_settings().milvus_uri, "--uri", second, "--n", str(n),
-                             "--dim", str(dim), "--queries", str(queries), "--seed", str(seed))
+                             "--dim", str(dim), "--queries", str(queries), "--seed", str(seed), "--samples", "300",
+                             "--window", "0.5", "--in-flight", "1", "16")
     rows = result["results"]
     assert [(r["index"]) for r in rows] == ["FLAT", "HNSW", "FLAT", "HNSW"]
     assert len({r["engine"] for r in rows}) == 2
@@ -138,8 +139,15 @@ def test_benchmark_two_engines_and_recall_checked_independently(engine_info, tmp
         found = row["found"]
         mine = np.mean([len(set(f[:10]) & set(t)) / 10 for f, t in zip(found, truth)])
         assert abs(mine - row["recall@10"]) < 0.005, (row["engine"], row["index"], mine, row["recall@10"])
-        assert len(row["qps"]) >= 3 and all(q > 0 for q in row["qps"].values())
+        assert len(row["qps"]) == 2 and all(q > 0 for q in row["qps"].values())
+        assert row["serial"]["calls"] == 300  # the percentiles come from this many samples, not from 100 queries
         assert 0 < row["serial"]["p50_ms"] <= row["serial"]["p95_ms"] <= row["serial"]["p99_ms"]
+        assert set(row["in_flight"]) == {"1", "16"} and row["saturation_in_flight"] in (1, 16)
+        assert all(m["qps"] > 0 and m["p99_ms"] >= m["p50_ms"] for m in row["in_flight"].values())
+        assert row["client_cpu_s"] > 0 and row["client_peak_rss_mb"] > 50
+        assert row["disk_mb"] is None or row["disk_mb"] > 0  # None: a server this process cannot see the files of
+        if "lite" in row["engine"]:
+            assert row["disk_mb"] > 0 and row["server_rss_mb"] is None  # Lite runs inside the client process
         assert row["load duration s"] >= row["insert s"] + row["index s"] - 1e-9 and row["insert s"] > 0
         if row["index"] == "FLAT":
             assert row["recall@10"] == 1.0
