@@ -34,15 +34,16 @@ from common.errors import CourseError, interrupt_on_signal
 from common.report import fmt, heading, new_figure, save_figure, save_json, table
 
 # Seconds each lesson may take on Milvus Lite at its default size on an idle 2-core machine, the first
-# run included (an empty embedding cache for 3.1). Together: the curriculum's 5 minutes. The runner shows
-# each lesson against its budget; `make bench` fails when one is over (or the total is). Tests only guard
-# against hangs (several times the budget), so a slower laptop still passes them.
+# run included (an empty embedding cache for 3.1): what was measured here plus a margin. The whole
+# curriculum must also stay within TOTAL_BUDGET_S of lessons. The runner shows each lesson against its
+# budget; `make bench` fails when one is over, or the total is. Tests only guard against hangs (several
+# times the budget), so a slower laptop still passes them.
 BUDGET_S = {
-    "1.1": 3, "1.2": 6, "1.3": 3, "1.4": 8,
-    "2.1": 18, "2.2": 30, "2.3": 7, "2.4": 12,
-    "3.1": 50, "3.2": 8, "3.3": 8, "3.4": 25, "3.5": 8,
-    "4.1": 10, "4.2": 8, "4.3": 10, "4.4": 40, "4.5": 6, "4.6": 5,
-    "5.1": 5, "5.2": 3, "5.3": 8, "5.4": 12, "5.5": 3, "5.6": 3,
+    "1.1": 3, "1.2": 5, "1.3": 3, "1.4": 8,
+    "2.1": 15, "2.2": 38, "2.3": 8, "2.4": 13,
+    "3.1": 50, "3.2": 7, "3.3": 10, "3.4": 44, "3.5": 6,
+    "4.1": 12, "4.2": 8, "4.3": 11, "4.4": 40, "4.5": 5, "4.6": 4,
+    "5.1": 2, "5.2": 2, "5.3": 8, "5.4": 14, "5.5": 2, "5.6": 2,
 }
 TOTAL_BUDGET_S = 300
 

