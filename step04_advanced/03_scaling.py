@@ -172,7 +172,7 @@ def capacity_table(dim: int) -> list[dict]:
     for n in (1_000_000, 10_000_000, 100_000_000):
         row = {"vectors": n}
         for index_type in ("FLAT", "IVF_SQ8", "IVF_PQ", "HNSW"):
-            row[f"{index_type} GB"] = memory(index_type, dim, build_params(index_type, n, dim)).total_mb(n) / 1024
+            row[f"{index_type} GiB"] = memory(index_type, dim, build_params(index_type, n, dim)).total_mb(n) / 1024
         rows.append(row)
     return rows
 

@@ -91,7 +91,7 @@ def test_scaling(engine_info):
     assert {line.split(":")[0] for line in result["skipped"]} == expected_for(SCALING_SKIPS, engine_info)
     if engine_info.has("replicas"):
         assert result["replicas"]["replicas with replica_number=1"] == 1
-    hnsw_1m = result["capacity"][0]["HNSW GB"]
+    hnsw_1m = result["capacity"][0]["HNSW GiB"]
     assert 2.5 < hnsw_1m < 3.5  # 1M × 768-d: 4·768 + 2·16·4 + 8 bytes ≈ 3,208 bytes per vector
 
 
