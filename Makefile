@@ -5,6 +5,7 @@
 #   make server           the embedded Milvus server in the foreground (http://127.0.0.1:19530)
 #   make bench            every lesson timed against its budget on a fresh Lite file (fails when over)
 #   make docs             refresh the lesson code shown in docs/ from the lessons
+#   make docs-figures     redraw docs/img/ (two diagrams, plus the lessons that plot)
 #   make reset-db         remove the course's Milvus Lite database (.milvus/course.db) after saying what it holds
 
 PYTHON ?= python3
@@ -15,10 +16,10 @@ PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server
 LESSONS ?=
 
-.PHONY: help venv server-venv run bench list reset-db docs test test-lite test-server test-unit server lint clean
+.PHONY: help venv server-venv run bench list reset-db docs docs-figures test test-lite test-server test-unit server lint clean
 
 help:
-	@sed -n '1,9p' Makefile
+	@sed -n '1,10p' Makefile
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required")'
@@ -55,6 +56,9 @@ reset-db: venv
 # Copy the code regions the lessons mark (# docs:begin NAME ... # docs:end) into docs/ again.
 docs: venv
 	$(PY) -m common.docs_code
+
+docs-figures: venv
+	$(PY) -m common.docs_figures
 
 # The Lite pass uses a throwaway database file; the server pass starts the
 # embedded server on a temporary data directory and always stops it.

@@ -1,0 +1,87 @@
+"""The docs a learner reads: every command they show exists, every chapter has its learning path, figures
+render from committed files, and one term is used per concept."""
+
+import re
+
+from common.config import REPO_ROOT
+from common.curriculum import discover
+
+import pytest
+
+from tests.test_lesson_options import lesson_parser
+
+DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
+CHAPTERS = sorted((REPO_ROOT / "docs").glob("step0*.md"))
+# Flags of other tools that the docs show (docker compose, helm, pip, promtool, milvus-server, check-jsonschema)
+OTHER_TOOLS = {"--profile", "--wait", "--version", "--config", "--builtin-schema", "--tls-mode", "--help",
+               "--authorization-enabled", "--index-url", "--set", "--namespace", "--kube-version", "--from-literal"}
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def lesson_flags() -> dict[str, set[str]]:
+    return {lesson.name: {option for action in lesson_parser(lesson)._actions for option in action.option_strings}
+            for lesson in discover()}
+
+
+def test_every_flag_the_docs_show_exists():
+    known = set().union(*lesson_flags().values()) | OTHER_TOOLS
+    missing = [f"{path.name}: {flag}" for path in DOCS + [REPO_ROOT / "README.md"]
+               for flag in FLAG.findall(path.read_text()) if flag not in known]
+    assert not missing, missing
+
+
+def test_every_flag_a_lesson_docstring_shows_is_its_own():
+    flags = lesson_flags()
+    wrong = []
+    for lesson in discover():
+        doc = lesson.path.read_text().split('"""')[1]
+        wrong += [f"{lesson.name}: {flag}" for flag in FLAG.findall(doc) if flag not in flags[lesson.name] | OTHER_TOOLS]
+    assert not wrong, wrong
+
+
+def test_every_make_target_the_docs_and_lessons_show_exists():
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (REPO_ROOT / "Makefile").read_text(), re.M))
+    texts = [p.read_text() for p in DOCS + [REPO_ROOT / "README.md"]] + [lesson.path.read_text() for lesson in discover()]
+    shown = {target for text in texts for target in re.findall(r"`make ([a-z][a-z-]*)", text)}
+    shown |= {target for text in texts for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+              for target in re.findall(r"^make ([a-z][a-z-]*)", block, re.M)}
+    assert shown and shown <= targets, shown - targets
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_has_a_learning_path(chapter):
+    text = chapter.read_text()
+    assert "**학습 목표**" in text and "**선수 지식**" in text
+    for section in ("## 핵심 정리", "## 확인 문제", "## 연습"):
+        assert section in text, section
+    questions = text.split("## 확인 문제")[1].split("\n## ")[0]
+    numbered = re.findall(r"^\d+\. .*\(레슨 \d\.\d", questions, re.M)
+    assert len(numbered) >= 3, "each self-check question names the lesson that answers it"
+    exercises = text.split("## 연습")[1].split("\n## ")[0]
+    assert re.search(r"python step0\d_\w+/\d\d_\w+\.py --", exercises), "an exercise runs a lesson with real flags"
+
+
+def test_figures_are_committed_files_linked_relatively():
+    links = [(path, target) for path in DOCS for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", path.read_text())]
+    assert len(links) >= 6
+    for path, target in links:
+        assert not target.startswith(("http", "/", "../")), (path.name, target)
+        assert (path.parent / target).is_file(), (path.name, target)
+
+
+def outside_code(text: str) -> str:
+    """Prose only: no fenced blocks (real output), no inline code."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    return re.sub(r"`[^`]*`", "", prose)
+
+
+# One term per concept (see the glossary in docs/00_theory.md): the words on the left are not used.
+NOT_USED = {"색인": "인덱스", "패시지": "청크", "오브젝트 스토리지": "객체 저장소", "거리 지표": "거리 척도"}
+
+
+def test_one_term_per_concept_and_a_glossary():
+    assert "## 용어집" in (REPO_ROOT / "docs/00_theory.md").read_text()
+    found = [f"{path.name}: '{word}' (use '{instead}')" for path in DOCS for word, instead in NOT_USED.items()
+             if word in outside_code(path.read_text())]
+    bare = [path.name for path in DOCS if re.search(r"(?<!\()held-out", outside_code(path.read_text()))]
+    assert not found and not bare, found + bare
