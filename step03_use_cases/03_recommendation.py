@@ -108,13 +108,15 @@ def index_items(client, vectors: np.ndarray, category: np.ndarray, popularity: n
     client.load_collection(collection_name=ITEMS)
 
 
-def recommend(client, user_vector: np.ndarray, seen: list[int], category: str | None = None, limit: int = K) -> list[int]:
+def recommend(client, user_vector: np.ndarray, seen: list[int], category: str | None = None, limit: int = K,
+              consistency: str = "Bounded") -> list[int]:
     """The top items for a user vector, never one the user has already clicked."""
     expr = f"id not in {sorted(seen)}"  # exclude the history inside the search, so K results remain
     if category:
         expr = f'category == "{category}" and {expr}'
     hits = client.search(collection_name=ITEMS, data=[user_vector.tolist()], anns_field="embedding", limit=limit,
-                         filter=expr, search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}})[0]
+                         filter=expr, search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
+                         consistency_level=consistency)[0]  # "Strong" right after a write that must be seen
     return [h["id"] for h in hits]
 # docs:end
 
@@ -169,7 +171,10 @@ def live_update(client, item_vectors, history: list[int], new_clicks: list[int],
 
 
 def add_new_item(client, item_id: int, vector: np.ndarray, category: int) -> None:
-    """A new item with no clicks yet: its vector comes from its content — here its category's mean direction."""
+    """A new item with no clicks yet: its vector comes from its content — here its category's mean direction.
+
+    The collection reads with Bounded consistency: on a server a search right after this write may miss the
+    item for a moment, so the next searches ask for consistency "Strong" (Milvus Lite shows writes at once)."""
     client.upsert(collection_name=ITEMS, data=[{"id": item_id, "embedding": vector.tolist(), "category": f"c{category}",
                                                 "popularity": 0.0}])
 # docs:end
@@ -204,7 +209,8 @@ def cold_start_section(client, item_vectors, user_vectors, train, test, category
     # the direction says what the item is; the length (which carries popularity here) gets a typical member's
     add_new_item(client, new_id, direction / np.linalg.norm(direction) * np.median(np.linalg.norm(members, axis=1)), target)
     fans = [u for u, history in enumerate(train) if np.mean(category[history] == target) >= 0.5][:100]
-    reached = sum(new_id in recommend(client, user_vectors[u], train[u], category=f"c{target}") for u in fans)
+    reached = sum(new_id in recommend(client, user_vectors[u], train[u], category=f"c{target}", consistency="Strong")
+                  for u in fans)
     print(f"a new item in c{target}, its vector its category's mean direction: in the top 10 of {reached} of {len(fans)} users "
           "who mostly click that category (filtered to it) — reachable before anyone clicked it")
     return {"new_user_popularity_hit@10": cold_hit, "same_users_with_history_hit@10": warm_hit,
