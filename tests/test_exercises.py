@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -28,17 +29,22 @@ def rows(output: str) -> dict[str, str]:
     return {m[1]: m[2] for m in re.finditer(r"^(\d\.\d)\s+\S+\s+(pass|FAIL|skipped)\b", output, re.M)}
 
 
+# Without promtool (CI installs it) the alert exercise is skipped, by name.
+NO_PROMTOOL = {"5.1"} if shutil.which("promtool") is None else set()
+
+
 def test_every_solution_passes():
     done = grader("--solutions")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert rows(done.stdout) == {e.id: "pass" for e in EXERCISES}, done.stdout
+    assert rows(done.stdout) == {e.id: "skipped" if e.id in NO_PROMTOOL else "pass" for e in EXERCISES}, done.stdout
     assert "hint" not in done.stdout
+    assert not NO_PROMTOOL or "skipped: needs promtool" in done.stdout
 
 
 def test_every_template_fails_with_its_hint():
     done = grader()
     assert done.returncode == 1, done.stdout + done.stderr
-    assert rows(done.stdout) == {e.id: "FAIL" for e in EXERCISES}, done.stdout
+    assert rows(done.stdout) == {e.id: "FAIL" for e in EXERCISES}, done.stdout  # not written yet: fails before promtool
     for exercise in EXERCISES:
         assert f"hint {exercise.id}: {exercise.hint}" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
