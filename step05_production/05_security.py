@@ -32,6 +32,7 @@ from common import cli
 from common.config import is_lite_uri, load_settings, redact, resolve_uri
 from common.connection import quiet_pymilvus, server_address
 from common.embedded_server import DEFAULT_BIN, EmbeddedServer
+from common.engine import detect
 from common.errors import CourseError
 from common.report import heading, table
 from common.schemas import vector_rows
@@ -160,6 +161,7 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
         root.update_password("root", "Milvus", new_root)
         root.close()
         root = tls_client(port, f"root:{new_root}", pem)
+        print(f"engine: {detect(root, f'https://{SERVER_NAME}:{port}').label} at https://{SERVER_NAME}:{port}")
     old_password, _ = attempt(lambda: tls_client(port, "root:Milvus", pem, timeout=3))
     print(f"root password changed; token now {redact(f'root:{new_root}')} (the secret is never printed)")
 
