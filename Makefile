@@ -4,8 +4,10 @@
 #   make test             unit tests + every lesson on Milvus Lite, then on the embedded Milvus server
 #   make server           the embedded Milvus server in the foreground (http://127.0.0.1:19530)
 #   make bench            every lesson timed against its budget on a fresh Lite file (fails when over)
+#   make check            grade your answers in exercises/ (STEP=2, EX=2.1; SOLUTIONS=1 grades solutions/)
 #   make docs             refresh the lesson code shown in docs/ from the lessons
 #   make docs-figures     redraw docs/img/ (two diagrams, plus the lessons that plot)
+#   make docs-output      re-run every step on a fresh Lite file and rewrite the output blocks in docs/
 #   make reset-db         remove the course's Milvus Lite database (.milvus/course.db) after saying what it holds
 
 PYTHON ?= python3
@@ -16,10 +18,10 @@ PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server
 LESSONS ?=
 
-.PHONY: help venv server-venv run bench list reset-db docs docs-figures test test-lite test-server test-unit server lint clean
+.PHONY: help venv server-venv run bench list reset-db docs docs-figures docs-output check test test-lite test-server test-unit server lint clean
 
 help:
-	@sed -n '1,10p' Makefile
+	@sed -n '1,12p' Makefile
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required")'
@@ -54,11 +56,18 @@ reset-db: venv
 	$(PY) -m common.curriculum reset-db
 
 # Copy the code regions the lessons mark (# docs:begin NAME ... # docs:end) into docs/ again.
+# Graded exercises: STEP=N or EX=N.M to choose, SOLUTIONS=1 to grade the reference solutions.
+check: venv
+	$(PY) -m common.grader $(if $(STEP),--step $(STEP)) $(if $(EX),--ex $(EX)) $(if $(SOLUTIONS),--solutions)
+
 docs: venv
 	$(PY) -m common.docs_code
 
 docs-figures: venv
 	$(PY) -m common.docs_figures
+
+docs-output: venv server-venv
+	$(PY) -m common.docs_output
 
 # The Lite pass uses a throwaway database file; the server pass starts the
 # embedded server on a temporary data directory and always stops it.

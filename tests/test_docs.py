@@ -85,3 +85,42 @@ def test_one_term_per_concept_and_a_glossary():
              if word in outside_code(path.read_text())]
     bare = [path.name for path in DOCS if re.search(r"(?<!\()held-out", outside_code(path.read_text()))]
     assert not found and not bare, found + bare
+
+
+def test_metric_words_are_not_mixed():
+    """거리 척도 (L2/IP/COSINE), 평가 지표 (recall, MRR), 메트릭 (Prometheus): '지표' alone is only the second."""
+    loose = [f"{path.name}: {line.strip()[:60]}" for path in DOCS for line in outside_code(path.read_text()).split("\n")
+             if re.search(r"(?<!평가 )(?<!품질 )지표", line)]
+    assert not loose, loose
+
+
+def test_every_output_block_has_a_marker_and_a_header():
+    from common.docs_output import main as docs_output
+
+    assert docs_output(["--check"]) == 0
+
+
+# Values the prose states on purpose that are settings, not measurements (a target, a limit, a filter's share);
+# a number right after ≥, ≤, ±, < or > is a target too.
+SETTINGS = {"0.95", "0.75", "0.05", "1%", "60%", "85%", "64 MB", "16 GiB", "6초", "0.05초", "0.25초"}
+MEASURED = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)\s?(?:ms|×|%|MB|MiB|GiB|초)(?![A-Za-z0-9_.])"
+                      r"|(?<![\w.])(-?0\.\d{2,}|-\d+\.\d+)(?![A-Za-z0-9_.]|\.\d)")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_prose_quotes_only_numbers_from_the_output_next_to_it(chapter):
+    """A measured number in the prose must stand in an output block of the same section, so a refresh
+    (python -m common.docs_output) that changes the number makes this test fail until the prose follows."""
+    from common.docs_output import output_blocks
+
+    stale = []
+    for section in re.split(r"\n(?=## )", chapter.read_text()):
+        lines = section.split("\n")
+        blocks = "\n".join("\n".join(lines[fence + 1:lines.index("```", fence + 1)]) for fence in output_blocks(section))
+        prose = outside_code(section)
+        for match in MEASURED.finditer(prose):
+            number = match[1] or match[2]
+            target = prose[: match.start()].rstrip().endswith(("≥", "≤", "±", "<", ">"))  # a target, not a figure
+            if not target and match[0] not in SETTINGS and not re.search(rf"(?<![\d.]){re.escape(number)}\d*(?![\d.])", blocks):
+                stale.append(f"{section.split(chr(10))[0]}: {match[0]}")
+    assert not stale, stale
