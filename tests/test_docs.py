@@ -124,3 +124,15 @@ def test_prose_quotes_only_numbers_from_the_output_next_to_it(chapter):
             if not target and match[0] not in SETTINGS and not re.search(rf"(?<![\d.]){re.escape(number)}\d*(?![\d.])", blocks):
                 stale.append(f"{section.split(chr(10))[0]}: {match[0]}")
     assert not stale, stale
+
+
+def test_each_exercise_template_and_solution_state_the_same_task():
+    """The task text is written once per exercise and must not drift between exercises/ and solutions/."""
+    from common.grader import EXERCISES
+
+    for exercise in EXERCISES:
+        template = (REPO_ROOT / "exercises" / exercise.file).read_text()
+        solution = (REPO_ROOT / "solutions" / exercise.file).read_text()
+        assert template.split('"""')[1] == solution.split('"""')[1], exercise.id
+        assert f"make check EX={exercise.id}" in template and "raise NotImplementedError" in template, exercise.id
+        assert "NotImplementedError" not in solution, exercise.id
