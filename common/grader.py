@@ -4,6 +4,7 @@
     make check STEP=2          # the exercises of step 2
     make check EX=2.1          # one exercise
     make check SOLUTIONS=1     # the reference solutions in solutions/ instead of your files
+    python -m common.grader --answers my_answers/   # your files kept in another folder (laid out like exercises/)
 
 Each exercise is a small file with a task (Korean and English) and a function to write. The grader
 calls the function, measures what it did (recall against exact NumPy search, rows counted by Milvus,
@@ -414,9 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", help="only this step's exercises (1-5)")
     parser.add_argument("--ex", help="only this exercise (e.g. 2.1)")
     parser.add_argument("--solutions", action="store_true", help="grade the reference solutions in solutions/")
+    parser.add_argument("--answers", type=Path, help="grade the files in this folder instead (laid out like exercises/)")
     parser.add_argument("--uri", help="Milvus URI (default: MILVUS_URI / the course's Milvus Lite file)")
     args = parser.parse_args(argv)
-    root = REPO_ROOT / ("solutions" if args.solutions else "exercises")
+    root = args.answers or REPO_ROOT / ("solutions" if args.solutions else "exercises")
     try:
         selected = chosen(args.step or None, args.ex or None)
         with engine(args.uri) as (client, _info):
