@@ -420,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.answers or REPO_ROOT / ("solutions" if args.solutions else "exercises")
     try:
+        if not root.is_dir():
+            raise CourseError(f"no folder {root}", "pass --answers a folder laid out like exercises/ (stepNN/exN_*.py)")
         selected = chosen(args.step or None, args.ex or None)
         with engine(args.uri) as (client, _info):
             rows = [grade(exercise, root, client) for exercise in selected]

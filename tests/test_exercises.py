@@ -54,6 +54,8 @@ def test_one_step_or_one_exercise_and_a_wrong_choice():
     assert set(rows(grader("--ex", "4.2", "--solutions").stdout)) == {"4.2"}
     done = grader("--ex", "9.9")
     assert done.returncode == 2 and "no exercise matches" in done.stderr and "Traceback" not in done.stderr
+    done = grader("--answers", "/no/such/folder")
+    assert done.returncode == 2 and "no folder" in done.stderr and "Traceback" not in done.stderr
 
 
 # Answers a learner might write that look right and are not: each must fail on a measured figure.
