@@ -94,7 +94,8 @@ def problems(path: Path) -> list[str]:
 
 def run(command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return done.returncode, [line for line in done.stdout.split("\n") if not GRPC_LOG.match(line)]
+    lines = [line.replace(f"{REPO_ROOT}/", "") for line in done.stdout.split("\n")]  # paths as a learner's clone shows them
+    return done.returncode, [line for line in lines if not GRPC_LOG.match(line)]
 
 
 def split_by_lesson(lines: list[str]) -> dict[str, list[str]]:
