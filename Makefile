@@ -41,33 +41,33 @@ venv: $(VENV)/.installed
 server-venv: $(SERVER_VENV)/.installed
 
 run: venv
-	$(PY) -m common.curriculum run $(LESSONS)
+	$(PY) -m course.curriculum run $(LESSONS)
 
 # Every lesson on a fresh Milvus Lite file, timed against its budget: fails when one is over, or the total
 # passes 5 minutes (budgets are for an idle 2-core machine; run it with nothing else going on).
 bench: venv
-	tmp=$$(mktemp -d) && MILVUS_URI=$$tmp/bench.db $(PY) -m common.curriculum run --check-budget $(LESSONS); status=$$?; rm -rf $$tmp; exit $$status
+	tmp=$$(mktemp -d) && MILVUS_URI=$$tmp/bench.db $(PY) -m course.curriculum run --check-budget $(LESSONS); status=$$?; rm -rf $$tmp; exit $$status
 
 list: venv
-	$(PY) -m common.curriculum list
+	$(PY) -m course.curriculum list
 
 # Remove the Milvus Lite database the lessons use (after saying what it holds); lessons recreate it.
 reset-db: venv
-	$(PY) -m common.curriculum reset-db
+	$(PY) -m course.curriculum reset-db
 
 # Copy the code regions the lessons mark (# docs:begin NAME ... # docs:end) into docs/ again.
 # Graded exercises: STEP=N or EX=N.M to choose, SOLUTIONS=1 to grade the reference solutions.
 check: venv
-	$(PY) -m common.grader $(if $(STEP),--step $(STEP)) $(if $(EX),--ex $(EX)) $(if $(SOLUTIONS),--solutions)
+	$(PY) -m course.grader $(if $(STEP),--step $(STEP)) $(if $(EX),--ex $(EX)) $(if $(SOLUTIONS),--solutions)
 
 docs: venv
-	$(PY) -m common.docs_code
+	$(PY) -m course.docs_code
 
 docs-figures: venv
-	$(PY) -m common.docs_figures
+	$(PY) -m course.docs_figures
 
 docs-output: venv server-venv
-	$(PY) -m common.docs_output
+	$(PY) -m course.docs_output
 
 # The Lite pass uses a throwaway database file; the server pass starts the
 # embedded server on a temporary data directory and always stops it.
@@ -80,7 +80,7 @@ test-lite: venv
 
 test-server: venv server-venv
 	@echo "=== pass 2: lessons on the embedded Milvus server ==="
-	$(PY) -m common.embedded_server run -- $(PY) -m pytest -m lesson
+	$(PY) -m course.server run -- $(PY) -m pytest -m lesson
 
 # Security (RBAC + TLS) needs a server of its own: the lesson starts an authorization- and TLS-enabled
 # embedded server while no other one runs (two embedded servers cannot share etcd's ports).
@@ -92,7 +92,7 @@ test-unit: venv
 	$(PY) -m pytest -m "not lesson"
 
 server: venv server-venv
-	$(PY) -m common.embedded_server serve --data .milvus/server
+	$(PY) -m course.server serve --data .milvus/server
 
 lint: venv
 	$(PY) -m ruff check .

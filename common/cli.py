@@ -7,6 +7,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 from common.config import load_settings, resolve_uri
 from common.connection import connect, quiet_pymilvus
@@ -16,8 +17,8 @@ from common.errors import CourseError, interrupt_on_signal
 from pymilvus import MilvusClient
 
 
-class Bounded:
-    """An argparse ``type`` for a number within [low, high]: ``type=cli.count(1, 10_000)``.
+class InRange:
+    """An argparse ``type`` for a number within [low, high]: ``type=cli.int_range(1, 10_000)``.
 
     A value outside the range, or not a number, is refused by the parser before the lesson
     does anything, with one line that names the option and the range (``LessonParser.error``).
@@ -38,23 +39,27 @@ class Bounded:
 
     def describe(self) -> str:
         what = "an integer" if self.kind is int else "a number"
-        return f"{what} from {self.low:,} to {self.high:,}" if self.kind is int else f"{what} from {self.low:g} to {self.high:g}"
+        return (
+            f"{what} from {self.low:,} to {self.high:,}"
+            if self.kind is int
+            else f"{what} from {self.low:g} to {self.high:g}"
+        )
 
 
-def count(low: int = 1, high: int = 1_000_000) -> Bounded:
+def int_range(low: int = 1, high: int = 1_000_000) -> InRange:
     """An integer option within [low, high] (rows, queries, threads, ...)."""
-    return Bounded(int, low, high)
+    return InRange(int, low, high)
 
 
-def real(low: float, high: float) -> Bounded:
+def float_range(low: float, high: float) -> InRange:
     """A float option within [low, high] (seconds, rates, shares, ...)."""
-    return Bounded(float, low, high)
+    return InRange(float, low, high)
 
 
 # Ranges shared by many lessons: big enough for real experiments, small enough to fail fast.
-ROWS = count(1, 2_000_000)  # 2M × 384-d float32 ≈ 3 GiB: the most this course's machines hold comfortably
-DIM = count(4, 32_768)  # Milvus' own limit on a vector field's dim is 32,768
-SEED = count(0, 2**32 - 1)  # NumPy seeds are non-negative
+ROWS = int_range(1, 2_000_000)  # 2M × 384-d float32 ≈ 3 GiB: the most this course's machines hold comfortably
+DIM = int_range(4, 32_768)  # Milvus' own limit on a vector field's dim is 32,768
+SEED = int_range(0, 2**32 - 1)  # NumPy seeds are non-negative
 
 
 class LessonParser(argparse.ArgumentParser):
@@ -68,14 +73,14 @@ def lesson_parser(doc: str | None, several_uris: bool = False) -> argparse.Argum
     """An argument parser whose help is the lesson's docstring, with ``--uri``.
 
     With ``several_uris`` the flag may be repeated and ``args.uri`` is a list
-    (or None when not given). Numeric options use ``count``/``real`` so that
+    (or None when not given). Numeric options use ``int_range``/``float_range`` so that
     out-of-range values are refused before any work starts.
     """
-    parser = LessonParser(
-        description=(doc or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = LessonParser(description=(doc or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--uri", default=None, action="append" if several_uris else "store",
+        "--uri",
+        default=None,
+        action="append" if several_uris else "store",
         help="Milvus URI (default: MILVUS_URI from .env/environment, else the Milvus Lite file .milvus/course.db)"
         + ("; repeat it to run the same workload on several engines" if several_uris else ""),
     )
@@ -85,8 +90,9 @@ def lesson_parser(doc: str | None, several_uris: bool = False) -> argparse.Argum
 @contextlib.contextmanager
 def engine(uri: str | None = None, quiet: bool = False) -> Iterator[tuple[MilvusClient, EngineInfo]]:
     """Connect, detect the engine, print a one-line banner, and close at the end."""
-    target = resolve_uri(uri) if uri else load_settings().milvus_uri
-    client = connect(target)
+    settings = load_settings()
+    target = resolve_uri(uri) if uri else settings.milvus_uri
+    client = connect(target, settings=settings)
     try:
         info = detect(client, target)
         if not quiet:
@@ -108,13 +114,20 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(main: Callable[[], dict]) -> None:
-    """Run a lesson's ``main`` as a script: a ``CourseError`` becomes one message and exit 2."""
+def run(main: Callable[..., object], *args) -> NoReturn:
+    """The one error boundary of every entry point (lessons, runner, grader, server launcher).
+
+    A ``CourseError`` becomes its message and exit 2, Ctrl-C (or SIGTERM inside
+    ``sigterm_as_interrupt``) one ``interrupted`` line and exit 130; an int that
+    ``main`` returns is the exit status, anything else (a lesson's figures) is 0.
+    Any other exception is a bug and keeps its traceback.
+    """
     try:
-        main()
+        status = main(*args)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    sys.exit(status if isinstance(status, int) and not isinstance(status, bool) else 0)

@@ -32,8 +32,10 @@ DEFAULT_LITE_DB = REPO_ROOT / ".milvus" / "course.db"
 SHIELD_KEY = "COURSE_MILVUS_URI"  # where shield_milvus_uri keeps MILVUS_URI away from pymilvus
 SERVER_SCHEMES = ("http", "https", "tcp", "grpc")
 DEFAULT_APP_METRICS_PORT = 8000  # lesson 4.6's /metrics; monitoring/prometheus.yml scrapes the same port
-URI_FIX = ("leave MILVUS_URI unset for Milvus Lite (.milvus/course.db), or set it to a file path ending in .db "
-           "(Milvus Lite) or to a server URI such as http://127.0.0.1:19530")
+URI_FIX = (
+    "leave MILVUS_URI unset for Milvus Lite (.milvus/course.db), or set it to a file path ending in .db "
+    "(Milvus Lite) or to a server URI such as http://127.0.0.1:19530"
+)
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,6 @@ class Settings:
     reports_dir: Path
     cache_dir: Path
 
-    @property
-    def is_lite(self) -> bool:
-        return is_lite_uri(self.milvus_uri)
-
 
 def is_lite_uri(uri: str) -> bool:
     """Milvus Lite takes a local file path; a server takes http(s)/tcp/unix URIs."""
@@ -62,7 +60,9 @@ def check_uri(uri: str) -> None:
     """Raise ``BadInput`` for a URI neither Milvus Lite nor a server client accepts."""
     if is_lite_uri(uri):
         if not uri.endswith(".db"):
-            raise BadInput(f"MILVUS_URI={uri!r} is not a server URI and not a Milvus Lite file (which ends in .db)", URI_FIX)
+            raise BadInput(
+                f"MILVUS_URI={uri!r} is not a server URI and not a Milvus Lite file (which ends in .db)", URI_FIX
+            )
         return
     try:
         parsed = urlparse(uri)
@@ -70,7 +70,9 @@ def check_uri(uri: str) -> None:
     except ValueError as exc:
         raise BadInput(f"MILVUS_URI={uri!r} cannot be parsed: {exc}", URI_FIX) from None
     if parsed.scheme not in SERVER_SCHEMES:
-        raise BadInput(f"MILVUS_URI={uri!r}: scheme {parsed.scheme!r} is not one of {', '.join(SERVER_SCHEMES)}", URI_FIX)
+        raise BadInput(
+            f"MILVUS_URI={uri!r}: scheme {parsed.scheme!r} is not one of {', '.join(SERVER_SCHEMES)}", URI_FIX
+        )
     if not parsed.hostname:
         raise BadInput(f"MILVUS_URI={uri!r} has no host", URI_FIX)
     del port
@@ -90,13 +92,8 @@ def resolve_uri(uri: str) -> str:
 
 
 def load_settings(env_file: Path | None = None) -> Settings:
-    """Read settings fresh each call, so tests and lessons can change them."""
-    env_file = env_file or REPO_ROOT / ".env"
-    problems = env_file_problems(env_file)
-    if problems:
-        raise CourseError(f"{env_file}: {problems[0]}",
-                          "write each setting as KEY=value on its own line (close every quote), or delete the line")
-    file_values = read_env_file(env_file)
+    """Read settings fresh each call (``.env`` read once per call), so tests and lessons can change them."""
+    file_values = read_env_file(env_file or REPO_ROOT / ".env", strict=True)
 
     def get(key: str, default: str = "") -> str:
         value = os.environ.get(key) or (os.environ.get(SHIELD_KEY) if key == "MILVUS_URI" else None)
@@ -129,7 +126,9 @@ def load_settings(env_file: Path | None = None) -> Settings:
 def port_setting(key: str, text: str) -> int:
     """A TCP port from a setting (0 = any free port)."""
     if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise CourseError(f"{key}={text!r} is not a port number", f"set {key} to a number from 0 to 65535 (0: any free port)")
+        raise CourseError(
+            f"{key}={text!r} is not a port number", f"set {key} to a number from 0 to 65535 (0: any free port)"
+        )
     return int(text)
 
 
@@ -152,24 +151,64 @@ def setting_source(key: str, env_file: Path | None = None) -> str:
     return "default"
 
 
+ENV_FIX = "write each setting as KEY=value on its own line (close every quote), or delete the line"
+
+
+def env_text(env_file: Path) -> str | None:
+    """The text of ``env_file`` (None when there is none); unreadable or non-UTF-8 files are one clear error."""
+    try:
+        data = env_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise CourseError(
+            f"{env_file} is a folder, not a settings file", "move it away, or copy .env.example to .env"
+        ) from None
+    except OSError as exc:
+        raise CourseError(
+            f"cannot read {env_file}: {exc.strerror or exc}",
+            f"make it readable (chmod u+r {env_file.name}) or delete it",
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CourseError(
+            f"{env_file} line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            "save .env as UTF-8 (your editor's encoding setting), or delete that line",
+        ) from None
+
+
 def env_file_problems(env_file: Path) -> list[str]:
     """Lines of ``env_file`` that python-dotenv cannot parse (it would skip them with a warning)."""
-    if not env_file.is_file():
-        return []
-    text = env_file.read_text(errors="replace")
-    return [f"line {binding.original.line} cannot be read: {binding.original.string.strip()[:60]!r}"
-            for binding in parse_stream(io.StringIO(text)) if binding.error]
+    text = env_text(env_file)
+    return [] if text is None else parse_problems(text)
 
 
-def read_env_file(env_file: Path) -> dict[str, str]:
-    """The settings in ``env_file`` (empty when it is missing); unreadable lines are left out silently."""
-    if not env_file.is_file():
+def parse_problems(text: str) -> list[str]:
+    return [
+        f"line {binding.original.line} cannot be read: {binding.original.string.strip()[:60]!r}"
+        for binding in parse_stream(io.StringIO(text))
+        if binding.error
+    ]
+
+
+def read_env_file(env_file: Path, strict: bool = False) -> dict[str, str]:
+    """The settings in ``env_file`` (empty when it is missing).
+
+    With ``strict`` a line python-dotenv cannot parse is an error naming it; otherwise it is left out.
+    """
+    text = env_text(env_file)
+    if text is None:
         return {}
+    problems = parse_problems(text) if strict else []
+    if problems:
+        raise CourseError(f"{env_file}: {problems[0]}", ENV_FIX)
     logger = logging.getLogger("dotenv.main")
     previous = logger.level
-    logger.setLevel(logging.ERROR)  # env_file_problems reports bad lines once, clearly
+    logger.setLevel(logging.ERROR)  # bad lines are reported once, clearly (strict), or skipped
     try:
-        return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+        return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     finally:
         logger.setLevel(previous)
 

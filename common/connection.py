@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from common.config import DEFAULT_LITE_DB, is_lite_uri, load_settings, resolve_uri
+from common.config import DEFAULT_LITE_DB, Settings, is_lite_uri, load_settings, resolve_uri
 from common.errors import CourseError, EngineUnavailable
 
 from pymilvus import MilvusClient
@@ -79,8 +79,10 @@ def check_port(uri: str, timeout: float) -> None:
     raise EngineUnavailable(f"cannot reach Milvus at {uri} ({reason})", HOW_TO_START)
 
 
-LOCKED_FIX = ("Milvus Lite allows one process per database file: wait for the other lesson to finish, "
-              "or set MILVUS_URI to another .db path (or to a server)")
+LOCKED_FIX = (
+    "Milvus Lite allows one process per database file: wait for the other lesson to finish, "
+    "or set MILVUS_URI to another .db path (or to a server)"
+)
 _LITE_OPENED_HERE: set[str] = set()  # Lite files this process has opened (it keeps their lock)
 
 
@@ -119,19 +121,23 @@ def check_lite_path(path: str) -> None:
     db = Path(path)
     blocking = next((p for p in [db, *db.parents] if p.exists()), None)
     if blocking is not None and blocking != db and not blocking.is_dir():
-        raise EngineUnavailable(f"cannot create the Milvus Lite database {path}: {blocking} is a file, not a folder",
-                                lite_fix(path))
+        raise EngineUnavailable(
+            f"cannot create the Milvus Lite database {path}: {blocking} is a file, not a folder", lite_fix(path)
+        )
     if db.exists() and not db.is_dir():
-        raise EngineUnavailable(f"{path} exists but is not a Milvus Lite database (a folder): it is a file",
-                                f"move the file away, or {lite_fix(path)}")
+        raise EngineUnavailable(
+            f"{path} exists but is not a Milvus Lite database (a folder): it is a file",
+            f"move the file away, or {lite_fix(path)}",
+        )
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
         probe = db.parent / f".{db.name}.write-check-{os.getpid()}"  # beside the database, never inside it
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise EngineUnavailable(f"cannot write the Milvus Lite database {path}: {exc.strerror or exc}",
-                                lite_fix(path)) from None
+        raise EngineUnavailable(
+            f"cannot write the Milvus Lite database {path}: {exc.strerror or exc}", lite_fix(path)
+        ) from None
 
 
 def precheck(uri: str | None = None, timeout: float | None = None) -> str:
@@ -143,25 +149,33 @@ def precheck(uri: str | None = None, timeout: float | None = None) -> str:
     """
     settings = load_settings()
     uri = resolve_uri(uri) if uri else settings.milvus_uri
+    check_reachable(uri, settings.connect_timeout if timeout is None else timeout)
+    return uri
+
+
+def check_reachable(uri: str, timeout: float) -> None:
+    """A resolved URI: the Lite folder usable and free, or the server's port open within ``timeout``."""
     if is_lite_uri(uri):
         check_lite_path(uri)
         check_lite_lock(uri)
     else:
-        check_port(uri, settings.connect_timeout if timeout is None else timeout)
-    return uri
+        check_port(uri, timeout)
 
 
-def connect(uri: str | None = None, token: str | None = None, timeout: float | None = None) -> MilvusClient:
+def connect(
+    uri: str | None = None, token: str | None = None, timeout: float | None = None, settings: Settings | None = None
+) -> MilvusClient:
     """Return a connected client for ``uri`` (default: ``MILVUS_URI`` or the Lite file).
 
+    ``settings`` (read from ``.env`` and the environment when not given) supply what is not passed.
     The caller owns the client: use it as a context manager or call ``close()``.
     """
-    settings = load_settings()
+    settings = settings or load_settings()
     uri = resolve_uri(uri) if uri else settings.milvus_uri
+    timeout = settings.connect_timeout if timeout is None else timeout
     with opening(uri):
-        uri = precheck(uri, timeout)
-        return open_client(uri, settings.milvus_token if token is None else token,
-                           settings.connect_timeout if timeout is None else timeout)
+        check_reachable(uri, timeout)
+        return open_client(uri, settings.milvus_token if token is None else token, timeout)
 
 
 @contextlib.contextmanager
@@ -214,7 +228,8 @@ def failure(uri: str, exc: Exception) -> CourseError:
         return DamagedDatabase(
             f"the Milvus Lite database {uri} is damaged: collection '{damaged.name}' cannot be read ({reason[:160]})",
             f"delete that collection's folder (its rows are lost; the lesson that made it recreates it): "
-            f"rm -r '{damaged}'  — or start over with {RESET_DB}")
+            f"rm -r '{damaged}'  — or start over with {RESET_DB}",
+        )
     return EngineUnavailable(f"Milvus Lite could not open {uri}: {reason}", f"{RESET_DB}, or {lite_fix(uri)}")
 
 

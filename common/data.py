@@ -55,9 +55,7 @@ class Dataset:
     labels: np.ndarray
 
 
-def make_dataset(
-    n: int, dim: int, n_queries: int, n_clusters: int = 50, spread: float = 0.5, seed: int = 0
-) -> Dataset:
+def make_dataset(n: int, dim: int, n_queries: int, n_clusters: int = 50, spread: float = 0.5, seed: int = 0) -> Dataset:
     """Base and query vectors drawn from the same clusters (queries are not copies of base rows)."""
     both, labels = clustered_vectors(n + n_queries, dim, n_clusters, spread, seed)
     return Dataset(base=both[:n], queries=both[n:], labels=labels[:n])

@@ -3,20 +3,16 @@
 It is a real standalone Milvus (2.3.x) with embedded etcd and local storage:
 gRPC on 19530, health and metrics on 9091. It lives in its own venv
 (``.venv-server``, made by ``make server-venv``) because it needs
-``setuptools<81``. Usage::
-
-    python -m common.embedded_server serve            # foreground, Ctrl+C stops it
-    python -m common.embedded_server run -- CMD ...   # start, run CMD with MILVUS_URI set, always stop
+``setuptools<81``. ``python -m course.server`` (``make server``, ``make test``) starts it from
+the command line; lesson 5.5 starts a secured one with ``EmbeddedServer``.
 
 The server takes 6–40 s to become healthy on a 2-core machine (see ``start`` for its start-up race).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +23,7 @@ from pathlib import Path
 
 from common import processes
 from common.config import REPO_ROOT
-from common.errors import EngineUnavailable, interrupt_on_signal
+from common.errors import EngineUnavailable
 
 DEFAULT_BIN = REPO_ROOT / ".venv-server" / "bin" / "milvus-server"
 HEALTH_URL = "http://127.0.0.1:9091/healthz"
@@ -38,17 +34,6 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any process of the process group still exists."""
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def healthy(url: str = HEALTH_URL) -> bool:
@@ -62,8 +47,14 @@ def healthy(url: str = HEALTH_URL) -> bool:
 class EmbeddedServer:
     """One ``milvus-server`` process group; use as a context manager."""
 
-    def __init__(self, data_dir: Path | None = None, port: int = 19530, extra_args: list[str] | None = None,
-                 binary: Path | None = None, health_url: str = HEALTH_URL):
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        port: int = 19530,
+        extra_args: list[str] | None = None,
+        binary: Path | None = None,
+        health_url: str = HEALTH_URL,
+    ):
         self.binary = Path(binary or os.environ.get("MILVUS_SERVER_BIN", DEFAULT_BIN))
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="milvus-server-")
         self.data_dir = Path(data_dir or self._tmp.name)
@@ -106,18 +97,27 @@ class EmbeddedServer:
                     # The killed attempt's components stay registered in etcd until their session lease
                     # (common.session.ttl, 30 s) runs out; until then the new root coordinator still calls
                     # the dead proxy (seen: update_password → "UpdateCredentialCache failed, proxyID = 1").
-                    print(f"milvus-server healthy on attempt {attempt}; waiting {SESSION_TTL_S} s for the previous "
-                          "attempt's sessions to expire", file=sys.stderr, flush=True)
+                    print(
+                        f"milvus-server healthy on attempt {attempt}; waiting {SESSION_TTL_S} s for the previous "
+                        "attempt's sessions to expire",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     time.sleep(SESSION_TTL_S)
                 return self
             tail = self.log_tail()
             self._terminate()
             if attempt < attempts:
-                print(f"milvus-server was not healthy after {attempt_timeout:.0f} s (attempt {attempt} of {attempts}, "
-                      "the embedded server's start-up race); starting it again", file=sys.stderr, flush=True)
+                print(
+                    f"milvus-server was not healthy after {attempt_timeout:.0f} s (attempt {attempt} of {attempts}, "
+                    "the embedded server's start-up race); starting it again",
+                    file=sys.stderr,
+                    flush=True,
+                )
         self.stop()
         raise EngineUnavailable(
-            f"milvus-server was not healthy after {attempts} attempts of {attempt_timeout:.0f} s; its log ends:\n{tail}",
+            f"milvus-server was not healthy after {attempts} attempts of {attempt_timeout:.0f} s; its log "
+            f"ends:\n{tail}",
             f"see {self.data_dir / 'logs'}",
         )
 
@@ -149,25 +149,8 @@ class EmbeddedServer:
             self._tmp = None
 
     def _terminate(self, timeout: float = 30) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        # The launcher may exit before its child: wait until no process of the group is left
-        # (a half-stopped server still holds its etcd ports and breaks the next start).
-        pgid = self.process.pid
-        deadline = time.monotonic() + timeout
-        while group_alive(pgid):
-            if time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-            time.sleep(0.2)
+        # the whole group: a half-stopped server still holds its etcd ports and breaks the next start
+        processes.stop(self.process, timeout)
         self.process = None
 
     def log_tail(self, lines: int = 15) -> str:
@@ -180,42 +163,3 @@ class EmbeddedServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["serve", "run"])
-    parser.add_argument("--data", type=Path, default=None, help="data directory (default: a temporary one)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="for run: the command after --")
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if args.action == "run" and not command:
-        parser.error("run needs a command after --")
-
-    server = EmbeddedServer(data_dir=args.data)
-    # SIGTERM (CI cancelling, `kill`) must stop the server too, like Ctrl+C does.
-    signal.signal(signal.SIGTERM, interrupt_on_signal)
-    started = time.monotonic()
-    try:
-        print(f"starting milvus-server (data: {server.data_dir}) ...", flush=True)
-        server.start()
-        print(f"milvus-server healthy at {server.uri} after {time.monotonic() - started:.0f} s", flush=True)
-        if args.action == "serve":
-            print("Ctrl+C stops it.", flush=True)
-            while server.process.poll() is None:
-                time.sleep(1)
-            return server.process.returncode or 0
-        env = dict(os.environ, MILVUS_URI=server.uri)
-        return subprocess.call(command, env=env)
-    except EngineUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        server.stop()
-        print("milvus-server stopped", flush=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

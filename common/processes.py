@@ -33,25 +33,45 @@ def start(command: list[str], **kwargs) -> subprocess.Popen:
     """``subprocess.Popen`` in a new session, killed (with its group) when this process ends, even by SIGKILL."""
     process = subprocess.Popen(command, start_new_session=True, **kwargs)
     read, write = os.pipe()
-    subprocess.Popen([sys.executable, "-c", REAPER, str(process.pid)], stdin=read, start_new_session=True,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.Popen(
+        [sys.executable, "-c", REAPER, str(process.pid)],
+        stdin=read,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(read)
     _GUARDS.append(write)
     return process
 
 
 def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
-    """SIGTERM the child's process group, wait, then SIGKILL it; never raises."""
-    if process is None or process.poll() is not None:
+    """SIGTERM the child's process group, then SIGKILL it after ``timeout``; never raises.
+
+    Returns when no process of the group is left, not just the direct child: a launcher may exit
+    before what it started (the embedded server's etcd keeps its ports until it is gone).
+    """
+    if process is None:
         return
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while process.poll() is None or group_alive(process.pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process of the process group still exists."""
     try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def free_port() -> int:

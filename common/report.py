@@ -58,14 +58,15 @@ def table(rows: Sequence[Mapping | Sequence], headers: Sequence[str] | None = No
     else:
         headers = list(headers or [])
         cells = [list(row) for row in rows]
-    numeric = [all(isinstance(r[i], (int, float, np.number)) or r[i] is None for r in cells) for i in range(len(headers))]
+    numeric = [
+        all(isinstance(r[i], (int, float, np.number)) or r[i] is None for r in cells) for i in range(len(headers))
+    ]
     text = [[fmt(v) for v in row] for row in cells]
     widths = [max(len(str(h)), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
 
     def line(values, align_numbers=True):
         return "  ".join(
-            v.rjust(w) if (align_numbers and numeric[i]) else v.ljust(w)
-            for i, (v, w) in enumerate(zip(values, widths))
+            v.rjust(w) if (align_numbers and numeric[i]) else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))
         ).rstrip()
 
     lines = [line([str(h) for h in headers], align_numbers=False), "  ".join("-" * w for w in widths)]

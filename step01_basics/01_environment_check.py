@@ -29,8 +29,12 @@ MIN_PYTHON = (3, 10)
 
 def check_python() -> dict:
     ok = sys.version_info >= MIN_PYTHON
-    return {"check": "python", "value": platform.python_version(), "ok": ok,
-            "note": "" if ok else f"needs Python {'.'.join(map(str, MIN_PYTHON))}+"}
+    return {
+        "check": "python",
+        "value": platform.python_version(),
+        "ok": ok,
+        "note": "" if ok else f"needs Python {'.'.join(map(str, MIN_PYTHON))}+",
+    }
 
 
 def check_packages() -> list[dict]:
@@ -39,7 +43,14 @@ def check_packages() -> list[dict]:
         try:
             rows.append({"check": name, "value": metadata.version(name), "ok": True, "note": ""})
         except metadata.PackageNotFoundError:
-            rows.append({"check": name, "value": "missing", "ok": False, "note": "run `make venv` (pip install -r requirements.txt)"})
+            rows.append(
+                {
+                    "check": name,
+                    "value": "missing",
+                    "ok": False,
+                    "note": "run `make venv` (pip install -r requirements.txt)",
+                }
+            )
     return rows
 
 
@@ -59,19 +70,27 @@ def check_docker() -> dict:
         client = docker.from_env(timeout=3)
         version = client.version()
         client.close()
-        return {"check": "docker engine", "value": version.get("Version", "?"), "ok": True, "note": "docker compose up -d will work"}
+        return {
+            "check": "docker engine",
+            "value": version.get("Version", "?"),
+            "ok": True,
+            "note": "docker compose up -d will work",
+        }
     except DockerException as exc:
         text = str(exc)
         if "Permission denied" in text:
             note = "the daemon runs but this user may not use it: add the user to the docker group"
         else:
-            note = "not running or not installed: start Docker Desktop / `sudo systemctl start docker`, or use Milvus Lite (the default)"
+            note = (
+                "not running or not installed: start Docker Desktop / `sudo systemctl start docker`, "
+                "or use Milvus Lite (the default)"
+            )
         return {"check": "docker engine", "value": "unavailable", "ok": False, "note": note}
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--pings", type=cli.count(1, 100_000), default=50, help="round trips to time (default 50)")
+    parser.add_argument("--pings", type=cli.int_range(1, 100_000), default=50, help="round trips to time (default 50)")
     args = parser.parse_args(argv)
 
     heading("Python and packages")
@@ -93,21 +112,27 @@ def main(argv=None) -> dict:
         pings = time_calls(lambda _: client.list_collections(), range(args.pings))
     print(f"{info.label}: vector indexes {info.vector_indexes}")
     # docs:end
-    table([
-        {"property": "engine", "value": info.label},
-        {"property": "raw version string", "value": info.raw_version},
-        {"property": "connect + version check", "value": f"{connect_ms:.1f} ms"},
-        {"property": f"round trip p50 / p95 ({args.pings} calls, serial)",
-         "value": f"{pings.p50_ms:.2f} / {pings.p95_ms:.2f} ms"},
-        {"property": "vector indexes", "value": ", ".join(info.vector_indexes)},
-        {"property": "scalar indexes", "value": ", ".join(info.scalar_indexes)},
-    ])
+    table(
+        [
+            {"property": "engine", "value": info.label},
+            {"property": "raw version string", "value": info.raw_version},
+            {"property": "connect + version check", "value": f"{connect_ms:.1f} ms"},
+            {
+                "property": f"round trip p50 / p95 ({args.pings} calls, serial)",
+                "value": f"{pings.p50_ms:.2f} / {pings.p95_ms:.2f} ms",
+            },
+            {"property": "vector indexes", "value": ", ".join(info.vector_indexes)},
+            {"property": "scalar indexes", "value": ", ".join(info.scalar_indexes)},
+        ]
+    )
     heading("Capabilities (what later lessons may use)")
     unverified = sorted(c for c in info.capabilities if not info.verified(c))
     print(", ".join(f"{c}*" if c in unverified else c for c in sorted(info.capabilities)))
     if unverified:
-        print(f"* not verified on this machine (from the release notes of {info.label.split(' (')[0]}): "
-              f"{', '.join(unverified)}")
+        print(
+            f"* not verified on this machine (from the release notes of {info.label.split(' (')[0]}): "
+            f"{', '.join(unverified)}"
+        )
 
     problems = [row["check"] for row in local if not row["ok"]]
     if problems:

@@ -41,7 +41,10 @@ LEGACY_TO_CLIENT = [
     ("collection.insert(columns)", "client.insert(name, rows)"),
     ("collection.create_index(field, params)", "client.create_index(name, index_params)"),
     ("collection.load() / release()", "client.load_collection(name) / release_collection(name)"),
-    ("collection.search(data, anns_field, param, limit)", "client.search(name, data, anns_field=, search_params=, limit=)"),
+    (
+        "collection.search(data, anns_field, param, limit)",
+        "client.search(name, data, anns_field=, search_params=, limit=)",
+    ),
     ("collection.query(expr)", "client.query(name, filter=, output_fields=)"),
     ("utility.drop_collection(name)", "client.drop_collection(name)"),
 ]
@@ -61,6 +64,8 @@ def connect_and_close(uri: str, token: str, timeout: float) -> str:
         return f"server version {version}; {len(client.list_collections())} collections"
     finally:
         client.close()  # frees the gRPC channel; on Milvus Lite it also unlocks the .db file
+
+
 # docs:end
 
 
@@ -69,8 +74,11 @@ def show_configuration() -> dict:
     rows = [
         {"setting": "MILVUS_URI", "value": settings.milvus_uri, "from": setting_source("MILVUS_URI")},
         {"setting": "MILVUS_TOKEN", "value": redact(settings.milvus_token), "from": setting_source("MILVUS_TOKEN")},
-        {"setting": "MILVUS_CONNECT_TIMEOUT", "value": f"{settings.connect_timeout:g} s",
-         "from": setting_source("MILVUS_CONNECT_TIMEOUT")},
+        {
+            "setting": "MILVUS_CONNECT_TIMEOUT",
+            "value": f"{settings.connect_timeout:g} s",
+            "from": setting_source("MILVUS_CONNECT_TIMEOUT"),
+        },
     ]
     table(rows)
     return {row["setting"]: row["from"] for row in rows}
@@ -118,11 +126,23 @@ def fail_fast_demo(timeout: float) -> dict:
     closed_s, closed_msg = time_failure(f"http://127.0.0.1:{free_port()}", timeout)
     with silent_listener() as uri:
         silent_s, silent_msg = time_failure(uri, timeout)
-    table([
-        {"case": "closed port (nothing listening)", "failed after": f"{closed_s * 1000:.0f} ms", "message": closed_msg},
-        {"case": "port open, server never answers", "failed after": f"{silent_s * 1000:.0f} ms", "message": silent_msg[:70] + "…"},
-    ])
-    print(f"Both end with one message. The hung server costs exactly the timeout ({timeout:g} s): choose it on purpose.")
+    table(
+        [
+            {
+                "case": "closed port (nothing listening)",
+                "failed after": f"{closed_s * 1000:.0f} ms",
+                "message": closed_msg,
+            },
+            {
+                "case": "port open, server never answers",
+                "failed after": f"{silent_s * 1000:.0f} ms",
+                "message": silent_msg[:70] + "…",
+            },
+        ]
+    )
+    print(
+        f"Both end with one message. The hung server costs exactly the timeout ({timeout:g} s): choose it on purpose."
+    )
     return {"closed_port_s": closed_s, "silent_server_s": silent_s}
 
 
@@ -141,6 +161,7 @@ def reuse_demo(uri: str, token: str, requests: int) -> dict:
                 client.list_collections()
             finally:
                 client.close()
+
         return call
 
     with quiet_pymilvus():
@@ -151,15 +172,24 @@ def reuse_demo(uri: str, token: str, requests: int) -> dict:
             dedicated = time_calls(per_request(dedicated=True), range(requests), warmup=1)
         finally:
             shared.close()
-    rows = [("one client, reused", reused), ("new client per request (pooled channel)", pooled),
-            ("new connection per request (dedicated=True)", dedicated)]
+    rows = [
+        ("one client, reused", reused),
+        ("new client per request (pooled channel)", pooled),
+        ("new connection per request (dedicated=True)", dedicated),
+    ]
     table([{"pattern": name, "p50 ms": s.p50_ms, "p95 ms": s.p95_ms, "calls": s.calls} for name, s in rows])
     speedup = dedicated.p50_ms / reused.p50_ms
-    print(f"A reused client is {speedup:.1f}× faster than a new connection per request at the median "
-          "(serial calls, concurrency 1).\npymilvus hides part of the cost by pooling channels per URI+token; "
-          "one client per process is still the pattern to copy.")
-    return {"reuse_p50_ms": reused.p50_ms, "pooled_p50_ms": pooled.p50_ms,
-            "reconnect_p50_ms": dedicated.p50_ms, "reuse_speedup": speedup}
+    print(
+        f"A reused client is {speedup:.1f}× faster than a new connection per request at the median "
+        "(serial calls, concurrency 1).\npymilvus hides part of the cost by pooling channels per URI+token; "
+        "one client per process is still the pattern to copy."
+    )
+    return {
+        "reuse_p50_ms": reused.p50_ms,
+        "pooled_p50_ms": pooled.p50_ms,
+        "reconnect_p50_ms": dedicated.p50_ms,
+        "reuse_speedup": speedup,
+    }
 
 
 def import_time_note() -> None:
@@ -175,8 +205,15 @@ def import_time_note() -> None:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--requests", type=cli.count(1, 1_000_000), default=30, help="requests per pattern (default 30)")
-    parser.add_argument("--timeout", type=cli.real(0.1, 300), default=2.0, help="connect timeout for the failure demo, s (default 2)")
+    parser.add_argument(
+        "--requests", type=cli.int_range(1, 1_000_000), default=30, help="requests per pattern (default 30)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=cli.float_range(0.1, 300),
+        default=2.0,
+        help="connect timeout for the failure demo, s (default 2)",
+    )
     args = parser.parse_args(argv)
 
     heading("1. Configuration: .env, then environment, then default")
@@ -190,10 +227,15 @@ def main(argv=None) -> dict:
             outcome = connect_and_close(uri, settings.milvus_token, settings.connect_timeout)
     except MilvusException as exc:
         raise EngineUnavailable(f"Milvus at {uri} did not answer: {short_reason(exc)}", HOW_TO_START) from None
-    print(f"MilvusClient(uri={uri!r}, token={redact(settings.milvus_token)!r}, "
-          f"timeout={settings.connect_timeout:g}) → {outcome}")
-    print("From lesson 1.3 on, `with cli.engine(args.uri) as (client, info):` does exactly this (precheck, MilvusClient,\n"
-          "get_server_version, close at the end) and adds `info`: the engine's kind, version and capabilities.")
+    print(
+        f"MilvusClient(uri={uri!r}, token={redact(settings.milvus_token)!r}, "
+        f"timeout={settings.connect_timeout:g}) → {outcome}"
+    )
+    print(
+        "From lesson 1.3 on, `with cli.engine(args.uri) as (client, info):` does exactly this (precheck, "
+        "MilvusClient,\n"
+        "get_server_version, close at the end) and adds `info`: the engine's kind, version and capabilities."
+    )
     import_time_note()
 
     heading("3. Fail fast: bounded connection attempts")

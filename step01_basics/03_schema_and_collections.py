@@ -20,7 +20,7 @@ from common import cli
 from common.connection import quiet_pymilvus
 from common.data import clustered_vectors
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists, validate_rows
+from common.rows import count_rows, drop_if_exists, validate_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -47,8 +47,13 @@ OTHER_VECTOR_TYPES = [
     ("float16_vector", DataType.FLOAT16_VECTOR, "FLAT", "L2", lambda v: v.astype(np.float16)),
     ("bfloat16_vector", DataType.BFLOAT16_VECTOR, "FLAT", "L2", to_bfloat16_bytes),
     ("binary_vector", DataType.BINARY_VECTOR, "BIN_FLAT", "HAMMING", lambda v: np.packbits(v > 0).tobytes()),
-    ("sparse_vector", DataType.SPARSE_FLOAT_VECTOR, "SPARSE_INVERTED_INDEX", "IP",
-     lambda v: {int(i): float(v[i]) for i in np.argsort(-v)[:8]}),
+    (
+        "sparse_vector",
+        DataType.SPARSE_FLOAT_VECTOR,
+        "SPARSE_INVERTED_INDEX",
+        "IP",
+        lambda v: {int(i): float(v[i]) for i in np.argsort(-v)[:8]},
+    ),
 ]
 
 
@@ -71,8 +76,9 @@ def book_schema(dim: int):
     schema.add_field(field_name="rating", datatype=DataType.FLOAT)
     schema.add_field(field_name="in_print", datatype=DataType.BOOL)
     schema.add_field(field_name="details", datatype=DataType.JSON)  # nested keys, filterable as details["a"]["b"]
-    schema.add_field(field_name="tags", datatype=DataType.ARRAY, element_type=DataType.VARCHAR,
-                     max_capacity=8, max_length=32)  # at most 8 strings of at most 32 bytes each
+    schema.add_field(
+        field_name="tags", datatype=DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=8, max_length=32
+    )  # at most 8 strings of at most 32 bytes each
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)  # dim is fixed for life
     return schema
 
@@ -97,6 +103,8 @@ def create_books(client, dim: int) -> None:
         index_params=book_index(),  # given here, the collection is indexed and loaded at once
         consistency_level="Strong",  # reads see every earlier write (lesson 1.4 measures the cost)
     )
+
+
 # docs:end
 
 
@@ -105,9 +113,14 @@ def book_rows(dim: int, n: int = 20) -> list[dict]:
     genres = ["poetry", "history", "science", "fiction"]
     return [
         {
-            "title": f"Book {i}", "year": 1950 + 3 * i, "edition": 1 + i % 4, "rating": round(3 + (i % 5) * 0.4, 1),
-            "in_print": i % 3 != 0, "details": {"pages": 100 + 10 * i, "publisher": {"city": "Seoul" if i % 2 else "Busan"}},
-            "tags": [genres[labels[i]], "paperback" if i % 2 else "hardcover"], "embedding": vectors[i].tolist(),
+            "title": f"Book {i}",
+            "year": 1950 + 3 * i,
+            "edition": 1 + i % 4,
+            "rating": round(3 + (i % 5) * 0.4, 1),
+            "in_print": i % 3 != 0,
+            "details": {"pages": 100 + 10 * i, "publisher": {"city": "Seoul" if i % 2 else "Busan"}},
+            "tags": [genres[labels[i]], "paperback" if i % 2 else "hardcover"],
+            "embedding": vectors[i].tolist(),
             "shelf": f"S{i % 4}",  # not in the schema: stored as a dynamic field
         }
         for i in range(n)
@@ -136,6 +149,8 @@ def read_back(client) -> list[dict]:
         output_fields=["title", "year", "tags", "shelf"],  # fields to return ("shelf" is dynamic)
         limit=3,  # at most this many rows
     )
+
+
 # docs:end
 
 
@@ -146,7 +161,9 @@ def describe_fields(description: dict) -> list[dict]:
         if field.get("element_type") is not None:
             params["element_type"] = field["element_type"].name
         flags = [name for name in ("is_primary", "auto_id") if field.get(name)]
-        rows.append({"field": field["name"], "type": field["type"].name, "params": params or "", "flags": " ".join(flags)})
+        rows.append(
+            {"field": field["name"], "type": field["type"].name, "params": params or "", "flags": " ".join(flags)}
+        )
     return rows
 
 
@@ -158,6 +175,8 @@ def rename_and_drop(client) -> tuple[bool, bool, int]:
     rows_kept = count_rows(client, RENAMED)  # query(filter="", output_fields=["count(*)"])
     client.drop_collection(collection_name=RENAMED)
     return renamed, not client.has_collection(RENAMED), rows_kept
+
+
 # docs:end
 
 
@@ -190,8 +209,9 @@ def try_vector_type(client: MilvusClient, info, capability, dtype, index_type, m
     vectors, _ = clustered_vectors(50, 64, n_clusters=5, seed=4, normalized=False)
     drop_if_exists(client, name)
     try:
-        client.create_collection(collection_name=name, schema=schema, index_params=index_params,
-                                 consistency_level="Strong")
+        client.create_collection(
+            collection_name=name, schema=schema, index_params=index_params, consistency_level="Strong"
+        )
         inserted = client.insert(collection_name=name, data=[{"vector": make(v)} for v in vectors])["ids"]
         client.flush(collection_name=name)
         hits = client.search(
@@ -214,16 +234,20 @@ def try_vector_type(client: MilvusClient, info, capability, dtype, index_type, m
 def create_and_describe(client, dim: int) -> tuple[list[dict], dict]:
     heading("1. Create a collection from a schema")
     create_books(client, dim)
-    print(f"created {BOOKS!r}; has_collection → {client.has_collection(BOOKS)}; "
-          f"load state → {client.get_load_state(BOOKS)['state'].name}")
+    print(
+        f"created {BOOKS!r}; has_collection → {client.has_collection(BOOKS)}; "
+        f"load state → {client.get_load_state(BOOKS)['state'].name}"
+    )
     print(f"our collections: {sorted(c for c in client.list_collections() if c.startswith(PREFIX))}")
 
     heading("2. Describe it")
     description = client.describe_collection(BOOKS)
     fields = describe_fields(description)
     table(fields)
-    print(f"dynamic fields: {description['enable_dynamic_field']}; "
-          f"consistency: {description.get('consistency_level_name', '?')}; shards: {description.get('num_shards')}")
+    print(
+        f"dynamic fields: {description['enable_dynamic_field']}; "
+        f"consistency: {description.get('consistency_level_name', '?')}; shards: {description.get('num_shards')}"
+    )
     return fields, description
 
 
@@ -242,7 +266,9 @@ def insert_and_read(client, dim: int) -> tuple[int, list[dict]]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--dim", type=cli.count(8, 32_768), default=384, help="vector dimension (default 384, all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--dim", type=cli.int_range(8, 32_768), default=384, help="vector dimension (default 384, all-MiniLM-L6-v2)"
+    )
     args = parser.parse_args(argv)
 
     with cli.engine(args.uri) as (client, info):
@@ -257,8 +283,10 @@ def main(argv=None) -> dict:
         heading("5. A schema mistake and its message")
         mistake = schema_mistake(client, args.dim)
         print(f"FLOAT_VECTOR without dim → {mistake or 'accepted'}")
-        print(f"fix: add_field(field_name='embedding', datatype=DataType.FLOAT_VECTOR, dim={args.dim}); "
-              f"the collection was not created: {not client.has_collection(PREFIX + 'broken')}")
+        print(
+            f"fix: add_field(field_name='embedding', datatype=DataType.FLOAT_VECTOR, dim={args.dim}); "
+            f"the collection was not created: {not client.has_collection(PREFIX + 'broken')}"
+        )
 
         heading("6. Other vector types on this engine")
         outcomes = {}
@@ -271,7 +299,8 @@ def main(argv=None) -> dict:
     failed = [name for name, text in outcomes.items() if text.startswith("FAILED")]
     refused = [f"{name}: {text}" for name, text in outcomes.items() if text.startswith("refused")]
     return {
-        "headline": f"{len(fields)} fields, {row_count} rows; {len(outcomes) - len(skipped)}/{len(outcomes)} extra vector types",
+        "headline": f"{len(fields)} fields, {row_count} rows; "
+        f"{len(outcomes) - len(skipped)}/{len(outcomes)} extra vector types",
         "engine": info.kind,
         "fields": {f["field"]: f["type"] for f in fields},
         "rows": row_count,

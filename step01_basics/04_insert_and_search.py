@@ -23,7 +23,7 @@ from common.data import exact_topk, make_dataset, normalize
 from common.errors import BadInput
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists, insert_checked, search_ids
+from common.rows import count_rows, drop_if_exists, insert_checked, search_ids
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -54,6 +54,8 @@ def insert_articles(client, rows: list[dict], batch: int) -> None:
     for start in range(0, len(rows), batch):
         insert_checked(client, ARTICLES, rows[start : start + batch])  # validate_rows, then client.insert(...)
     client.flush(collection_name=ARTICLES)  # seal segments: on a server only sealed segments get the index
+
+
 # docs:end
 
 
@@ -61,8 +63,9 @@ def insert_articles(client, rows: list[dict], batch: int) -> None:
 def index_and_load(client) -> None:
     """Build the vector index on the stored rows, then load the collection into memory."""
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+    )
     client.create_index(
         collection_name=ARTICLES,
         index_params=index_params,  # one or more add_index() definitions
@@ -70,6 +73,8 @@ def index_and_load(client) -> None:
     client.load_collection(
         collection_name=ARTICLES,  # search and query need a loaded collection (or partition)
     )
+
+
 # docs:end
 
 
@@ -87,6 +92,8 @@ def search_example(client, query: list[float]) -> list[dict]:
         consistency_level="Bounded",  # Strong waits for every earlier write; Bounded tolerates a short lag
     )
     return results[0]  # hits for the first query: [{"id": ..., "distance": ..., "entity": {...}}, ...]
+
+
 # docs:end
 
 
@@ -95,8 +102,13 @@ def article_rows(vectors: np.ndarray, seed: int = 1) -> list[dict]:
     categories = rng.choice(CATEGORIES, size=len(vectors))
     years = rng.integers(1990, 2025, size=len(vectors))
     return [
-        {"id": i, "text": f"article {i} about {categories[i]} ({years[i]})", "category": str(categories[i]),
-         "year": int(years[i]), "embedding": vectors[i].tolist()}
+        {
+            "id": i,
+            "text": f"article {i} about {categories[i]} ({years[i]})",
+            "category": str(categories[i]),
+            "year": int(years[i]),
+            "embedding": vectors[i].tolist(),
+        }
         for i in range(len(vectors))
     ]
 
@@ -104,8 +116,9 @@ def article_rows(vectors: np.ndarray, seed: int = 1) -> list[dict]:
 # docs:begin crud
 def query_get_upsert_delete(client, rows: list[dict], new_vector: list[float]) -> dict:
     """Read by expression and by id, replace one row, delete by id and by expression."""
-    matched = client.query(collection_name=ARTICLES, filter='category == "science" and year >= 2015',
-                           output_fields=["id"], limit=16384)  # a query needs a filter or a limit
+    matched = client.query(
+        collection_name=ARTICLES, filter='category == "science" and year >= 2015', output_fields=["id"], limit=16384
+    )  # a query needs a filter or a limit
     got = client.get(
         collection_name=ARTICLES,
         ids=[0, 1, 2],  # primary keys; missing ones are simply absent from the result
@@ -115,15 +128,24 @@ def query_get_upsert_delete(client, rows: list[dict], new_vector: list[float]) -
         collection_name=ARTICLES,
         data=[dict(rows[42], text="article 42, rewritten", embedding=new_vector)],  # same id → replaced, not added
     )
-    after_upsert = {"text": client.get(collection_name=ARTICLES, ids=[42], output_fields=["text"])[0]["text"],
-                    "rows": count_rows(client, ARTICLES),
-                    "top": client.search(collection_name=ARTICLES, data=[new_vector], limit=1)[0][0]["id"]}
+    after_upsert = {
+        "text": client.get(collection_name=ARTICLES, ids=[42], output_fields=["text"])[0]["text"],
+        "rows": count_rows(client, ARTICLES),
+        "top": client.search(collection_name=ARTICLES, data=[new_vector], limit=1)[0][0]["id"],
+    }
     client.delete(
         collection_name=ARTICLES,
         ids=list(range(10)),  # delete by primary key ...
     )
     client.delete(collection_name=ARTICLES, filter="year < 1995")  # ... or by expression
-    return {"matched": len(matched), "got": len(got), "after_upsert": after_upsert, "after_delete": count_rows(client, ARTICLES)}
+    return {
+        "matched": len(matched),
+        "got": len(got),
+        "after_upsert": after_upsert,
+        "after_delete": count_rows(client, ARTICLES),
+    }
+
+
 # docs:end
 
 
@@ -185,11 +207,20 @@ def metric_example(client) -> dict:
             out["milvus_matches_numpy"] &= agree
             out["rankings"][f"{label} {metric}"] = [names[i][0] for i in ids]
             out["scores"][f"{label} {metric}"] = [round(scores[i], 4) for i in range(4)]
-            rows.append({"vectors": label, "metric": metric, "ranking (best first)": " > ".join(names[i][0] for i in ids),
-                         "scores A, B, C, D": ", ".join(f"{scores[i]:.3f}" for i in range(4)), "matches NumPy": agree})
+            rows.append(
+                {
+                    "vectors": label,
+                    "metric": metric,
+                    "ranking (best first)": " > ".join(names[i][0] for i in ids),
+                    "scores A, B, C, D": ", ".join(f"{scores[i]:.3f}" for i in range(4)),
+                    "matches NumPy": agree,
+                }
+            )
     table(rows)
     out["raw_rankings_differ"] = len({tuple(out["rankings"][f"raw {m}"]) for m in ("L2", "IP", "COSINE")}) == 3
-    out["ip_equals_cosine_normalised"] = bool(np.allclose(out["scores"]["normalised IP"], out["scores"]["normalised COSINE"], atol=1e-4))
+    out["ip_equals_cosine_normalised"] = bool(
+        np.allclose(out["scores"]["normalised IP"], out["scores"]["normalised COSINE"], atol=1e-4)
+    )
     return out
 
 
@@ -201,11 +232,16 @@ def load_section(client, rows: list[dict], dim: int, batch: int) -> dict:
         insert_articles(client, rows, batch)
     with Stopwatch() as index:
         index_and_load(client)
-    table([
-        {"step": f"insert {len(rows)} rows, {batch} per call, then flush", "seconds": insert.seconds,
-         "rows/s": len(rows) / insert.seconds},
-        {"step": "create HNSW index (M=16, efConstruction=128) + load", "seconds": index.seconds, "rows/s": None},
-    ])
+    table(
+        [
+            {
+                "step": f"insert {len(rows)} rows, {batch} per call, then flush",
+                "seconds": insert.seconds,
+                "rows/s": len(rows) / insert.seconds,
+            },
+            {"step": "create HNSW index (M=16, efConstruction=128) + load", "seconds": index.seconds, "rows/s": None},
+        ]
+    )
     stored = count_rows(client, ARTICLES)
     print(f"rows stored: {stored}; load state: {client.get_load_state(ARTICLES)['state'].name}")
     return {"stored": stored, "insert_s": insert.seconds, "index_s": index.seconds}
@@ -214,30 +250,56 @@ def load_section(client, rows: list[dict], dim: int, batch: int) -> dict:
 def search_section(client, info, data) -> dict:
     heading("2. Search: results, recall@10, latency")
     example = search_example(client, data.queries[0].tolist())
-    table([{"id": h["id"], "score (cosine)": h["distance"], "category": h["entity"]["category"],
-            "text": h["entity"]["text"]} for h in example])
+    table(
+        [
+            {
+                "id": h["id"],
+                "score (cosine)": h["distance"],
+                "category": h["entity"]["category"],
+                "text": h["entity"]["text"],
+            }
+            for h in example
+        ]
+    )
     truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
     recall = recall_at_k(search_ids(client, ARTICLES, data.queries, K, search_params=SEARCH_PARAMS), truth, K)
 
     def search_one(consistency):
-        return lambda q: client.search(collection_name=ARTICLES, data=[q], limit=K, search_params=SEARCH_PARAMS,
-                                       consistency_level=consistency)
+        return lambda q: client.search(
+            collection_name=ARTICLES, data=[q], limit=K, search_params=SEARCH_PARAMS, consistency_level=consistency
+        )
 
     queries = data.queries.tolist()
     bounded = time_calls(search_one("Bounded"), queries, warmup=5)
     strong = time_calls(search_one("Strong"), queries[: min(30, len(queries))], warmup=2)
     print(f"recall@10 against NumPy exact top-10 ({len(queries)} queries, HNSW ef=64): {recall:.4f}")
-    table([{"consistency": label, "p50 ms": s.p50_ms, "p95 ms": s.p95_ms, "p99 ms": s.p99_ms,
-            "QPS (serial, 1 query/call)": s.qps}
-           for label, s in (("Bounded (serving default)", bounded), ("Strong (sees every write)", strong))])
-    print(f"Strong consistency waits until the engine has applied every earlier write: here it costs "
-          f"{strong.p50_ms - bounded.p50_ms:.1f} ms at the median.\nOn a server that wait is up to one time tick "
-          "(200 ms by default). Use Strong right after writing (as this lesson's\nchecks do), Bounded for serving traffic.")
-    print("What Milvus guarantees: each row's insert, upsert or delete is atomic, but a batch is not a transaction\n"
-          "(no multi-row rollback). Reads choose their consistency: Strong, Bounded (the default: may lag a few\n"
-          "seconds), Session (sees this client's own writes) or Eventually.")
+    table(
+        [
+            {
+                "consistency": label,
+                "p50 ms": s.p50_ms,
+                "p95 ms": s.p95_ms,
+                "p99 ms": s.p99_ms,
+                "QPS (serial, 1 query/call)": s.qps,
+            }
+            for label, s in (("Bounded (serving default)", bounded), ("Strong (sees every write)", strong))
+        ]
+    )
+    print(
+        f"Strong consistency waits until the engine has applied every earlier write: here it costs "
+        f"{strong.p50_ms - bounded.p50_ms:.1f} ms at the median.\nOn a server that wait is up to one time tick "
+        "(200 ms by default). Use Strong right after writing (as this lesson's\nchecks do), Bounded for serving "
+        "traffic."
+    )
+    print(
+        "What Milvus guarantees: each row's insert, upsert or delete is atomic, but a batch is not a transaction\n"
+        "(no multi-row rollback). Reads choose their consistency: Strong, Bounded (the default: may lag a few\n"
+        "seconds), Session (sees this client's own writes) or Eventually."
+    )
     if info.kind == "lite":
-        print("On Milvus Lite, per-query latency is mostly Lite's own overhead; compare index speed on a server (Step 2).")
+        print(
+            "On Milvus Lite, per-query latency is mostly Lite's own overhead; compare index speed on a server (Step 2)."
+        )
     return {"recall": recall, "bounded": bounded, "strong": strong}
 
 
@@ -247,12 +309,24 @@ def crud_section(client, rows: list[dict], data, n: int) -> list[dict]:
     got = query_get_upsert_delete(client, rows, new_vector)
     expected = expected_crud(rows)
     checks = [
-        {"operation": "query `category == \"science\" and year >= 2015`", "got": got["matched"], "expected": expected["matched"]},
+        {
+            "operation": 'query `category == "science" and year >= 2015`',
+            "got": got["matched"],
+            "expected": expected["matched"],
+        },
         {"operation": "get ids [0, 1, 2]", "got": got["got"], "expected": 3},
-        {"operation": "upsert id 42: text is new", "got": got["after_upsert"]["text"], "expected": "article 42, rewritten"},
+        {
+            "operation": "upsert id 42: text is new",
+            "got": got["after_upsert"]["text"],
+            "expected": "article 42, rewritten",
+        },
         {"operation": "upsert id 42: new vector is searchable", "got": got["after_upsert"]["top"], "expected": 42},
         {"operation": "rows right after the upsert (no duplicate)", "got": got["after_upsert"]["rows"], "expected": n},
-        {"operation": "delete ids 0-9 and `year < 1995`", "got": got["after_delete"], "expected": expected["after_delete"]},
+        {
+            "operation": "delete ids 0-9 and `year < 1995`",
+            "got": got["after_delete"],
+            "expected": expected["after_delete"],
+        },
     ]
     table(checks)
     return checks
@@ -260,10 +334,14 @@ def crud_section(client, rows: list[dict], data, n: int) -> list[dict]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(100, 2_000_000), default=5000, help="rows to insert (default 5000)")
+    parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=5000, help="rows to insert (default 5000)")
     parser.add_argument("--dim", type=cli.DIM, default=384, help="vector dimension (default 384)")
-    parser.add_argument("--queries", type=cli.count(2, 100_000), default=100, help="queries for recall and latency (default 100)")
-    parser.add_argument("--batch", type=cli.count(1, 100_000), default=1000, help="rows per insert call (default 1000)")
+    parser.add_argument(
+        "--queries", type=cli.int_range(2, 100_000), default=100, help="queries for recall and latency (default 100)"
+    )
+    parser.add_argument(
+        "--batch", type=cli.int_range(1, 100_000), default=1000, help="rows per insert call (default 1000)"
+    )
     parser.add_argument("--seed", type=cli.SEED, default=7)
     args = parser.parse_args(argv)
 
@@ -278,14 +356,16 @@ def main(argv=None) -> dict:
         table(bad)
         heading("5. L2 vs IP vs COSINE: query (1,1) against four documents")
         metrics = metric_example(client)
-        print("Raw vectors: L2 favours nearby points, IP favours long vectors, COSINE only the angle.\n"
-              "Normalised: IP == COSINE, and L2 = 2 - 2·cos gives the same ranking.")
+        print(
+            "Raw vectors: L2 favours nearby points, IP favours long vectors, COSINE only the angle.\n"
+            "Normalised: IP == COSINE, and L2 = 2 - 2·cos gives the same ranking."
+        )
         client.drop_collection(ARTICLES)
 
     latency = searched["bounded"]
     return {
         "headline": f"recall@10 {searched['recall']:.3f}; search p50 {latency.p50_ms:.2f} ms; "
-                    f"insert {args.n / loaded['insert_s']:,.0f} rows/s",
+        f"insert {args.n / loaded['insert_s']:,.0f} rows/s",
         "engine": info.kind,
         "rows_stored": loaded["stored"],
         "insert_rows_per_s": args.n / loaded["insert_s"],

@@ -28,7 +28,7 @@ from common.errors import BadInput
 from common.indexes import applied_build_params, check_index, check_search_params, memory
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, search_ids, vector_rows
+from common.rows import drop_if_exists, search_ids, vector_rows
 
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
@@ -64,6 +64,8 @@ def search_params(index_type: str, build: dict) -> dict:
             params["reorder_k"] = 100  # candidates re-ranked with raw vectors (>= limit)
         return params
     return {}  # FLAT has no knob: it is always exact
+
+
 # docs:end
 
 
@@ -99,8 +101,15 @@ def rebuild(client, index_type: str, build: dict, timeout: float) -> float:
 
 
 def search_once(client, query: list[float], params: dict) -> list[dict]:
-    return client.search(collection_name=COLLECTION, data=[query], anns_field="embedding", limit=K,
-                         search_params={"metric_type": "COSINE", "params": params})[0]
+    return client.search(
+        collection_name=COLLECTION,
+        data=[query],
+        anns_field="embedding",
+        limit=K,
+        search_params={"metric_type": "COSINE", "params": params},
+    )[0]
+
+
 # docs:end
 
 
@@ -110,15 +119,25 @@ def measure(client, data, truth, params: dict, latency_queries: int) -> dict:
     with Stopwatch() as batched:
         found = search_ids(client, COLLECTION, data.queries, K, search_params=request)
     latency = time_calls(lambda q: search_once(client, q, params), data.queries[:latency_queries].tolist(), warmup=5)
-    return {"recall@10": recall_at_k(found, truth, K), "batched ms/query": batched.seconds * 1000 / len(data.queries),
-            "p50 ms": latency.p50_ms, "p95 ms": latency.p95_ms, "p99 ms": latency.p99_ms, "QPS": latency.qps}
+    return {
+        "recall@10": recall_at_k(found, truth, K),
+        "batched ms/query": batched.seconds * 1000 / len(data.queries),
+        "p50 ms": latency.p50_ms,
+        "p95 ms": latency.p95_ms,
+        "p99 ms": latency.p99_ms,
+        "QPS": latency.qps,
+    }
 
 
 def memory_row(index_type: str, build: dict, n: int, dim: int) -> dict:
     mem = memory(index_type, dim, build)
     inputs = ", ".join([f"d={dim}"] + [f"{k}={v}" for k, v in build.items() if k in ("nlist", "m", "nbits", "M")])
-    return {"memory MB": mem.total_mb(n), "bytes/vector": mem.formula, "formula inputs": inputs,
-            "MB for 10M": mem.total_mb(10_000_000)}
+    return {
+        "memory MB": mem.total_mb(n),
+        "bytes/vector": mem.formula,
+        "formula inputs": inputs,
+        "MB for 10M": mem.total_mb(10_000_000),
+    }
 
 
 def try_index(client, info, data, truth, index_type: str, args) -> tuple[dict, str | None]:
@@ -141,8 +160,14 @@ def try_index(client, info, data, truth, index_type: str, args) -> tuple[dict, s
         print(f"  {index_type:9s} build did not finish: {exc.message.splitlines()[0][:100]}")
         return {**row, "search params": f"build did not finish in {args.build_timeout:.0f} s"}, "failed"
     described = client.describe_index(collection_name=COLLECTION, index_name="embedding")
-    row.update({"search params": params, "build+load s": build_s, "params applied": applied_build_params(described, build),
-                **measure(client, data, truth, params, args.latency_queries)})
+    row.update(
+        {
+            "search params": params,
+            "build+load s": build_s,
+            "params applied": applied_build_params(described, build),
+            **measure(client, data, truth, params, args.latency_queries),
+        }
+    )
     print(f"  {index_type:9s} {build} built in {build_s:.1f} s, recall@10 {row['recall@10']:.3f}")
     return row, None
 
@@ -154,7 +179,9 @@ def plot(rows: list[dict], label: str, lite: bool) -> str:
         if row.get("recall@10") is not None:
             ax.scatter(row[cost], row["recall@10"], s=60)
             ax.annotate(row["index"], (row[cost], row["recall@10"]), textcoords="offset points", xytext=(5, 5))
-    ax.set_xlabel("ms per query, amortised over batches of 100" if lite else "p50 latency, ms (serial, 1 query per call)")
+    ax.set_xlabel(
+        "ms per query, amortised over batches of 100" if lite else "p50 latency, ms (serial, 1 query per call)"
+    )
     ax.set_ylabel("recall@10 vs exact")
     ax.set_title(f"Index comparison on {label}")
     ax.grid(alpha=0.3)
@@ -163,14 +190,30 @@ def plot(rows: list[dict], label: str, lite: bool) -> str:
 
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000, help="vectors (default 20000)")
+    parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000, help="vectors (default 20000)")
     parser.add_argument("--dim", type=cli.DIM, default=128, help="dimension (default 128)")
-    parser.add_argument("--queries", type=cli.count(2, 100_000), default=200, help="queries for recall (default 200)")
-    parser.add_argument("--latency-queries", type=cli.count(1, 100_000), default=100, help="serial queries for latency (default 100)")
-    parser.add_argument("--clusters", type=cli.count(1, 100_000), default=100, help="data clusters (default 100)")
-    parser.add_argument("--spread", type=cli.real(0.01, 100), default=2.0, help="cluster spread; larger = harder (default 2.0)")
-    parser.add_argument("--indexes", nargs="*", default=list(CANDIDATES), help=f"index types (default: {' '.join(CANDIDATES)})")
-    parser.add_argument("--build-timeout", type=cli.real(1, 3600), default=180, help="seconds to wait for one index build (default 180)")
+    parser.add_argument(
+        "--queries", type=cli.int_range(2, 100_000), default=200, help="queries for recall (default 200)"
+    )
+    parser.add_argument(
+        "--latency-queries",
+        type=cli.int_range(1, 100_000),
+        default=100,
+        help="serial queries for latency (default 100)",
+    )
+    parser.add_argument("--clusters", type=cli.int_range(1, 100_000), default=100, help="data clusters (default 100)")
+    parser.add_argument(
+        "--spread", type=cli.float_range(0.01, 100), default=2.0, help="cluster spread; larger = harder (default 2.0)"
+    )
+    parser.add_argument(
+        "--indexes", nargs="*", default=list(CANDIDATES), help=f"index types (default: {' '.join(CANDIDATES)})"
+    )
+    parser.add_argument(
+        "--build-timeout",
+        type=cli.float_range(1, 3600),
+        default=180,
+        help="seconds to wait for one index build (default 180)",
+    )
     parser.add_argument("--seed", type=cli.SEED, default=0)
     return parser.parse_args(argv)
 
@@ -189,20 +232,55 @@ def requested_indexes(names: list[str]) -> list[str]:
 
 def print_results(rows: list[dict], args, info) -> None:
     heading("3. Results")
-    table([{k: r.get(k) for k in ("index", "build params", "params applied", "search params", "build+load s", "recall@10",
-                                  "batched ms/query", "p50 ms", "p95 ms", "QPS")} for r in rows])
+    table(
+        [
+            {
+                k: r.get(k)
+                for k in (
+                    "index",
+                    "build params",
+                    "params applied",
+                    "search params",
+                    "build+load s",
+                    "recall@10",
+                    "batched ms/query",
+                    "p50 ms",
+                    "p95 ms",
+                    "QPS",
+                )
+            }
+            for r in rows
+        ]
+    )
     if any(r.get("params applied") is False and r["build params"] for r in rows):
-        print("'params applied: no': the engine does not report the build parameters it was sent (describe_index).\n"
-              "Milvus Lite 3.2.2 reads them only from a JSON 'params' key, and pymilvus 3 sends each one as its own key,\n"
-              "so Lite builds with its defaults (HNSW M=16, efConstruction=200; IVF nlist=128). Servers apply them.")
-    print(f"\nrecall and 'batched ms/query' over {args.queries} queries sent 100 per call; p50/p95 and QPS from "
-          f"{args.latency_queries} single queries, serial (concurrency 1).")
+        print(
+            "'params applied: no': the engine does not report the build parameters it was sent (describe_index).\n"
+            "Milvus Lite 3.2.2 reads them only from a JSON 'params' key, and pymilvus 3 sends each one as its own "
+            "key,\n"
+            "so Lite builds with its defaults (HNSW M=16, efConstruction=200; IVF nlist=128). Servers apply them."
+        )
+    print(
+        f"\nrecall and 'batched ms/query' over {args.queries} queries sent 100 per call; p50/p95 and QPS from "
+        f"{args.latency_queries} single queries, serial (concurrency 1)."
+    )
     if info.kind == "lite":
-        print("On Milvus Lite each call walks every row in Python before the index runs, so single-query latency\n"
-              "mostly measures Lite itself; batched ms/query shows the index's own cost. Compare latency on a server.")
+        print(
+            "On Milvus Lite each call walks every row in Python before the index runs, so single-query latency\n"
+            "mostly measures Lite itself; batched ms/query shows the index's own cost. Compare latency on a server."
+        )
     heading("4. Memory per vector (from each index's arithmetic)")
-    table([{"index": r["index"], "bytes/vector": r["bytes/vector"], "formula inputs": r["formula inputs"],
-            f"MB for {args.n:,}": r["memory MB"], "MB for 10M": r["MB for 10M"]} for r in rows])
+    table(
+        [
+            {
+                "index": r["index"],
+                "bytes/vector": r["bytes/vector"],
+                "formula inputs": r["formula inputs"],
+                f"MB for {args.n:,}": r["memory MB"],
+                "MB for 10M": r["MB for 10M"],
+            }
+            for r in rows
+        ]
+    )
 
 
 def main(argv=None) -> dict:
@@ -237,9 +315,25 @@ def main(argv=None) -> dict:
         "engine": info.kind,
         "insert_s": insert.seconds,
         "failed_builds": failed,
-        "results": {r["index"]: {k: r.get(k) for k in ("build params", "params applied", "search params", "recall@10", "batched ms/query",
-                                                      "p50 ms", "p95 ms", "p99 ms", "QPS", "build+load s", "memory MB")}
-                    for r in rows},
+        "results": {
+            r["index"]: {
+                k: r.get(k)
+                for k in (
+                    "build params",
+                    "params applied",
+                    "search params",
+                    "recall@10",
+                    "batched ms/query",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "QPS",
+                    "build+load s",
+                    "memory MB",
+                )
+            }
+            for r in rows
+        },
         "skipped": skipped,
     }
 

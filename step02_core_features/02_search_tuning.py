@@ -26,7 +26,7 @@ from common.errors import BadInput
 from common.indexes import applied_build_params, build_params, check_search_params
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, search_ids, vector_rows
+from common.rows import drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -56,6 +56,8 @@ def indexed_collection(client, index_type: str, vectors, build: dict) -> str:
     client.create_index(collection_name=name, index_params=index_params, timeout=600)
     client.load_collection(collection_name=name, timeout=600)
     return name
+
+
 # docs:end
 
 
@@ -63,9 +65,14 @@ def indexed_collection(client, index_type: str, vectors, build: dict) -> str:
 def search_with(client, name: str, knob: str, value: int, queries: list) -> list:
     """Search with one setting of the knob: IVF's nprobe (cells scanned) or HNSW's ef (candidate list)."""
     return client.search(
-        collection_name=name, data=queries, anns_field="embedding", limit=K,
+        collection_name=name,
+        data=queries,
+        anns_field="embedding",
+        limit=K,
         search_params={"metric_type": "COSINE", "params": {knob: value}},  # e.g. {"nprobe": 16} or {"ef": 64}
     )
+
+
 # docs:end
 
 
@@ -88,11 +95,17 @@ def measure_setting(client, name, knob, value, sets, args) -> dict:
     (tune_q, tune_truth), (hold_q, hold_truth) = sets
     request = {"metric_type": "COSINE", "params": {knob: value}}
     found, cost = batched_cost(client, name, request, np.vstack([tune_q, hold_q]), args.repeats)
-    latency = time_calls(lambda q: search_with(client, name, knob, value, [q]), tune_q[: args.latency_queries].tolist(),
-                         warmup=3)
-    return {knob: value, "tuning recall": recall_at_k(found[: len(tune_q)], tune_truth, K),
-            "held-out recall": recall_at_k(found[len(tune_q) :], hold_truth, K),
-            "batched ms/query": cost, "p50 ms": latency.p50_ms, "p95 ms": latency.p95_ms}
+    latency = time_calls(
+        lambda q: search_with(client, name, knob, value, [q]), tune_q[: args.latency_queries].tolist(), warmup=3
+    )
+    return {
+        knob: value,
+        "tuning recall": recall_at_k(found[: len(tune_q)], tune_truth, K),
+        "held-out recall": recall_at_k(found[len(tune_q) :], hold_truth, K),
+        "batched ms/query": cost,
+        "p50 ms": latency.p50_ms,
+        "p95 ms": latency.p95_ms,
+    }
 
 
 def choose(rows: list[dict], knob: str, target: float) -> dict | None:
@@ -134,8 +147,11 @@ def rule_demos(client, hnsw_collection: str, dim: int, ivf_build: dict) -> list[
     nprobe = ivf_build["nlist"] * 2
     return [
         {"setting": f"HNSW ef=5, limit={K}", "our check": our_check("HNSW", {"ef": 5}), "engine": engine_ef},
-        {"setting": f"IVF_FLAT nprobe={nprobe}, nlist={ivf_build['nlist']}",
-         "our check": our_check("IVF_FLAT", {"nprobe": nprobe}, ivf_build), "engine": "-"},
+        {
+            "setting": f"IVF_FLAT nprobe={nprobe}, nlist={ivf_build['nlist']}",
+            "our check": our_check("IVF_FLAT", {"nprobe": nprobe}, ivf_build),
+            "engine": "-",
+        },
     ]
 
 
@@ -175,32 +191,59 @@ def tune_one(client, index_type, knob, values, data, sets, args) -> tuple[dict, 
     table(rows)
     ours, ratio = choose(rows, knob, args.target), ratio_choice(rows, args.target)
     if ours:
-        print(f"cheapest {knob} meeting recall ≥ {args.target} on tuning queries: {knob}={ours[knob]} "
-              f"(tuning {ours['tuning recall']:.3f}, held-out {ours['held-out recall']:.3f}, "
-              f"{ours['batched ms/query']:.3f} ms/query batched)")
+        print(
+            f"cheapest {knob} meeting recall ≥ {args.target} on tuning queries: {knob}={ours[knob]} "
+            f"(tuning {ours['tuning recall']:.3f}, held-out {ours['held-out recall']:.3f}, "
+            f"{ours['batched ms/query']:.3f} ms/query batched)"
+        )
     else:
         print(f"no {knob} in the sweep reaches recall {args.target}: raise the sweep or choose another index")
-    print(f"the 'target ÷ cost' rule picks {knob}={ratio[knob]}: held-out recall {ratio['held-out recall']:.3f}"
-          + (" — misses the target" if ratio["held-out recall"] < args.target else ""))
+    print(
+        f"the 'target ÷ cost' rule picks {knob}={ratio[knob]}: held-out recall {ratio['held-out recall']:.3f}"
+        + (" — misses the target" if ratio["held-out recall"] < args.target else "")
+    )
     demos = rule_demos(client, name, args.dim, build_params("IVF_FLAT", args.n, args.dim)) if knob == "ef" else []
     drop_if_exists(client, name)
-    result = {"knob": knob, "build": build, "sweep": rows, "chosen": ours[knob] if ours else None,
-              "chosen_tuning_recall": ours["tuning recall"] if ours else None,
-              "chosen_heldout_recall": ours["held-out recall"] if ours else None,
-              "ratio_choice": ratio[knob], "ratio_heldout_recall": ratio["held-out recall"]}
+    result = {
+        "knob": knob,
+        "build": build,
+        "sweep": rows,
+        "chosen": ours[knob] if ours else None,
+        "chosen_tuning_recall": ours["tuning recall"] if ours else None,
+        "chosen_heldout_recall": ours["held-out recall"] if ours else None,
+        "ratio_choice": ratio[knob],
+        "ratio_heldout_recall": ratio["held-out recall"],
+    }
     return result, demos
 
 
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--target", type=cli.real(0.01, 1.0), default=0.95, help="target recall@10 (default 0.95)")
-    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000)
+    parser.add_argument(
+        "--target", type=cli.float_range(0.01, 1.0), default=0.95, help="target recall@10 (default 0.95)"
+    )
+    parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
     parser.add_argument("--dim", type=cli.DIM, default=128)
-    parser.add_argument("--queries", type=cli.count(20, 100_000), default=400, help="queries, split half tuning / half held-out (default 400)")
-    parser.add_argument("--latency-queries", type=cli.count(1, 100_000), default=30, help="serial queries per setting for latency (default 30)")
-    parser.add_argument("--repeats", type=cli.count(1, 50), default=5, help="batched runs per setting; the fastest counts (default 5)")
-    parser.add_argument("--clusters", type=cli.count(1, 100_000), default=100)
-    parser.add_argument("--spread", type=cli.real(0.01, 100), default=2.0)
+    parser.add_argument(
+        "--queries",
+        type=cli.int_range(20, 100_000),
+        default=400,
+        help="queries, split half tuning / half held-out (default 400)",
+    )
+    parser.add_argument(
+        "--latency-queries",
+        type=cli.int_range(1, 100_000),
+        default=30,
+        help="serial queries per setting for latency (default 30)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=cli.int_range(1, 50),
+        default=5,
+        help="batched runs per setting; the fastest counts (default 5)",
+    )
+    parser.add_argument("--clusters", type=cli.int_range(1, 100_000), default=100)
+    parser.add_argument("--spread", type=cli.float_range(0.01, 100), default=2.0)
     parser.add_argument("--seed", type=cli.SEED, default=1)
     args = parser.parse_args(argv)
     if not 0 < args.target <= 1:
@@ -217,8 +260,11 @@ def build_effort(client, data, sets) -> list[dict]:
         with Stopwatch() as sw:
             name = indexed_collection(client, "HNSW", data.base, build)
         described = client.describe_index(collection_name=name, index_name="embedding")
-        row = {"efConstruction": ef_construction, "applied": applied_build_params(described, build),
-               "build+load s": sw.seconds}
+        row = {
+            "efConstruction": ef_construction,
+            "applied": applied_build_params(described, build),
+            "build+load s": sw.seconds,
+        }
         for ef in (16, 32, 64):
             found = search_ids(client, name, hold_q, K, search_params={"metric_type": "COSINE", "params": {"ef": ef}})
             row[f"held-out recall @ ef={ef}"] = recall_at_k(found, hold_truth, K)
@@ -244,21 +290,29 @@ def main(argv=None) -> dict:
         effort = build_effort(client, data, sets)
         table(effort)
         if not all(row["applied"] for row in effort):
-            print("applied: no — this engine did not take the build parameters (Milvus Lite 3.2.2 reads them only from a\n"
-                  "JSON 'params' key; pymilvus 3 sends each as its own key), so both rows are the same default graph.\n"
-                  "On a server a larger efConstruction costs build time and gains recall at small ef.")
+            print(
+                "applied: no — this engine did not take the build parameters (Milvus Lite 3.2.2 reads them only\n"
+                "from a JSON 'params' key; pymilvus 3 sends each as its own key), so both rows are the same\n"
+                "default graph. "
+                "On a server a larger efConstruction costs build time and gains recall at small ef."
+            )
     ivf, hnsw = results["IVF_FLAT"], results["HNSW"]
     exhaustive = ivf["sweep"][-1]
-    print(f"\nIVF_FLAT with nprobe = nlist = {exhaustive['nprobe']} scans every cluster: held-out recall {exhaustive['held-out recall']:.3f}")
-    print("Cost here is the amortised time per query of batched searches (200 queries per call, best of "
-          f"{args.repeats} runs): it shows the index's\n"
-          "own work. Serial p50 adds a fixed per-call overhead (large on Milvus Lite) that hides the trade-off.")
+    print(
+        f"\nIVF_FLAT with nprobe = nlist = {exhaustive['nprobe']} scans every cluster: held-out recall "
+        f"{exhaustive['held-out recall']:.3f}"
+    )
+    print(
+        "Cost here is the amortised time per query of batched searches (200 queries per call, best of "
+        f"{args.repeats} runs): it shows the index's\n"
+        "own work. Serial p50 adds a fixed per-call overhead (large on Milvus Lite) that hides the trade-off."
+    )
     png = plot(curves, args.target, info.label)
     report = save_json("step02_search_tuning", {"engine": info.label, "target": args.target, "results": results})
     print(f"plot: {png}\nreport: {report}")
     return {
         "headline": f"target {args.target}: nprobe={ivf['chosen']} (held-out {ivf['chosen_heldout_recall'] or 0:.3f}), "
-                    f"ef={hnsw['chosen']} (held-out {hnsw['chosen_heldout_recall'] or 0:.3f})",
+        f"ef={hnsw['chosen']} (held-out {hnsw['chosen_heldout_recall'] or 0:.3f})",
         "engine": info.kind,
         "target": args.target,
         "results": results,

@@ -22,7 +22,7 @@ from common.connection import quiet_pymilvus
 from common.data import make_dataset
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -41,14 +41,16 @@ def create(client, name: str, dim: int, partition_key: bool = False, **kwargs) -
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name="month", datatype=DataType.INT64)
-    schema.add_field(field_name="category", datatype=DataType.VARCHAR, max_length=16,
-                     is_partition_key=partition_key)  # True: Milvus routes rows to partitions by this field's hash
+    schema.add_field(
+        field_name="category", datatype=DataType.VARCHAR, max_length=16, is_partition_key=partition_key
+    )  # True: Milvus routes rows to partitions by this field's hash
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name="embedding", index_type="FLAT", metric_type="COSINE")
     drop_if_exists(client, name)
-    client.create_collection(collection_name=name, schema=schema, index_params=index_params,
-                             consistency_level="Strong", **kwargs)
+    client.create_collection(
+        collection_name=name, schema=schema, index_params=index_params, consistency_level="Strong", **kwargs
+    )
 
 
 # docs:begin monthly
@@ -62,19 +64,37 @@ def fill_by_month(client, data, months, categories) -> None:
         )
     for m in range(1, 13):
         rows_m = np.flatnonzero(months == m)
-        client.insert(collection_name=BY_MONTH, partition_name=f"m{m:02d}",  # rows go to this partition only
-                      data=vector_rows(data.base[rows_m], id=rows_m.tolist(), month=[m] * len(rows_m),
-                                       category=[categories[i] for i in rows_m]))
+        client.insert(
+            collection_name=BY_MONTH,
+            partition_name=f"m{m:02d}",  # rows go to this partition only
+            data=vector_rows(
+                data.base[rows_m], id=rows_m.tolist(), month=[m] * len(rows_m), category=[categories[i] for i in rows_m]
+            ),
+        )
     client.flush(collection_name=BY_MONTH)
 
 
 def search_march(client, query: list[float], by_partition: bool) -> list[dict]:
     """The same question two ways: search one partition, or the whole collection with a filter."""
     if by_partition:
-        return client.search(collection_name=BY_MONTH, data=[query], limit=K, output_fields=["month"],
-                             consistency_level="Bounded", partition_names=["m03"])[0]  # only these are searched
-    return client.search(collection_name=BY_MONTH, data=[query], limit=K, output_fields=["month"],
-                         consistency_level="Bounded", filter="month == 3")[0]
+        return client.search(
+            collection_name=BY_MONTH,
+            data=[query],
+            limit=K,
+            output_fields=["month"],
+            consistency_level="Bounded",
+            partition_names=["m03"],
+        )[0]  # only these are searched
+    return client.search(
+        collection_name=BY_MONTH,
+        data=[query],
+        limit=K,
+        output_fields=["month"],
+        consistency_level="Bounded",
+        filter="month == 3",
+    )[0]
+
+
 # docs:end
 
 
@@ -87,20 +107,33 @@ def monthly_partitions(client, data, months, categories, queries) -> dict:
         fill_by_month(client, data, months, categories)
     stats = {p: int(client.get_partition_stats(BY_MONTH, p)["row_count"]) for p in ("m01", "m03")}
     expected = {p: int((months == int(p[1:])).sum()) for p in stats}
-    print(f"{len(client.list_partitions(BY_MONTH))} partitions (_default + m01..m12): insert {sw.seconds:.1f} s; "
-          f"rows in m01 / m03: {stats['m01']} / {stats['m03']} (expected {expected['m01']} / {expected['m03']})")
-    same = sum([h["id"] for h in search_march(client, q, True)] == [h["id"] for h in search_march(client, q, False)]
-               for q in queries)
+    print(
+        f"{len(client.list_partitions(BY_MONTH))} partitions (_default + m01..m12): insert {sw.seconds:.1f} s; "
+        f"rows in m01 / m03: {stats['m01']} / {stats['m03']} (expected {expected['m01']} / {expected['m03']})"
+    )
+    same = sum(
+        [h["id"] for h in search_march(client, q, True)] == [h["id"] for h in search_march(client, q, False)]
+        for q in queries
+    )
     part_lat = time_calls(lambda q: search_march(client, q, True), queries, warmup=3)
     filt_lat = time_calls(lambda q: search_march(client, q, False), queries, warmup=3)
-    table([
-        {"search": "partition_names=['m03']", "p50 ms": part_lat.p50_ms, "p95 ms": part_lat.p95_ms},
-        {"search": "whole collection, filter month == 3", "p50 ms": filt_lat.p50_ms, "p95 ms": filt_lat.p95_ms},
-    ])
+    table(
+        [
+            {"search": "partition_names=['m03']", "p50 ms": part_lat.p50_ms, "p95 ms": part_lat.p95_ms},
+            {"search": "whole collection, filter month == 3", "p50 ms": filt_lat.p50_ms, "p95 ms": filt_lat.p95_ms},
+        ]
+    )
     only_march = all(h["entity"]["month"] == 3 for q in queries[:10] for h in search_march(client, q, True))
     print(f"identical top-{K} ids for {same}/{len(queries)} queries; partition hits all from month 3: {only_march}")
-    return {"identical": same, "queries": len(queries), "partition_p50_ms": part_lat.p50_ms,
-            "filter_p50_ms": filt_lat.p50_ms, "partition_rows": stats, "expected_rows": expected, "only_march": only_march}
+    return {
+        "identical": same,
+        "queries": len(queries),
+        "partition_p50_ms": part_lat.p50_ms,
+        "filter_p50_ms": filt_lat.p50_ms,
+        "partition_rows": stats,
+        "expected_rows": expected,
+        "only_march": only_march,
+    }
 
 
 # docs:begin load-partitions
@@ -112,6 +145,8 @@ def load_one_partition(client) -> dict:
         partition_names=["m03"],  # only these partitions are loaded into memory
     )
     return {p: client.get_load_state(BY_MONTH, partition_name=p)["state"].name for p in ("m03", "m04")}
+
+
 # docs:end
 
 
@@ -134,19 +169,27 @@ def partial_load(client, info, queries) -> dict:
 
 def partition_key(client, data, months, categories, queries) -> dict:
     # docs:begin partition-key
-    create(client, BY_KEY, data.base.shape[1], partition_key=True,
-           num_partitions=16)  # create_collection(..., num_partitions=16): the hash buckets of the partition key
-    client.insert(collection_name=BY_KEY, data=vector_rows(data.base, id=list(range(len(data.base))),
-                                                          month=months.tolist(), category=categories))
+    create(
+        client, BY_KEY, data.base.shape[1], partition_key=True, num_partitions=16
+    )  # create_collection(..., num_partitions=16): the hash buckets of the partition key
+    client.insert(
+        collection_name=BY_KEY,
+        data=vector_rows(data.base, id=list(range(len(data.base))), month=months.tolist(), category=categories),
+    )
     client.flush(collection_name=BY_KEY)
-    hits = client.search(collection_name=BY_KEY, data=[queries[0]], limit=K, output_fields=["category"],
-                         filter='category == "cat07"')[0]  # the filter on the key prunes to one partition
+    hits = client.search(
+        collection_name=BY_KEY, data=[queries[0]], limit=K, output_fields=["category"], filter='category == "cat07"'
+    )[0]  # the filter on the key prunes to one partition
     # docs:end
     partitions = client.list_partitions(BY_KEY)
-    print(f"partition key 'category': {len(CATEGORIES)} categories hashed into {len(partitions)} partitions "
-          f"({partitions[0]}, …)")
+    print(
+        f"partition key 'category': {len(CATEGORIES)} categories hashed into {len(partitions)} partitions "
+        f"({partitions[0]}, …)"
+    )
     only_cat07 = all(h["entity"]["category"] == "cat07" for h in hits)
-    print(f'filter category == "cat07" → {len(hits)} hits, all cat07: {only_cat07} (Milvus searched only its partition)')
+    print(
+        f'filter category == "cat07" → {len(hits)} hits, all cat07: {only_cat07} (Milvus searched only its partition)'
+    )
     with quiet_pymilvus():
         try:
             client.create_partition(BY_KEY, "manual")
@@ -170,13 +213,24 @@ def many_partitions(client, data, many: int, queries) -> dict:
         with Stopwatch() as insert:
             for i, name in enumerate(names):
                 idx = np.arange(i, n, len(names))
-                client.insert(collection_name=MANY, partition_name=name,
-                              data=vector_rows(data.base[idx], id=idx.tolist(), month=[1] * len(idx), category=["x"] * len(idx)))
+                client.insert(
+                    collection_name=MANY,
+                    partition_name=name,
+                    data=vector_rows(data.base[idx], id=idx.tolist(), month=[1] * len(idx), category=["x"] * len(idx)),
+                )
             client.flush(collection_name=MANY)
-        latency = time_calls(lambda q: client.search(collection_name=MANY, data=[q], limit=K, consistency_level="Bounded"),
-                             queries, warmup=3)
-        out[count] = {"partitions": len(names), "create s": made.seconds, "insert+flush s": insert.seconds,
-                      "search p50 ms": latency.p50_ms, "search p95 ms": latency.p95_ms}
+        latency = time_calls(
+            lambda q: client.search(collection_name=MANY, data=[q], limit=K, consistency_level="Bounded"),
+            queries,
+            warmup=3,
+        )
+        out[count] = {
+            "partitions": len(names),
+            "create s": made.seconds,
+            "insert+flush s": insert.seconds,
+            "search p50 ms": latency.p50_ms,
+            "search p95 ms": latency.p95_ms,
+        }
     drop_if_exists(client, MANY)
     table(list(out.values()))
     return out
@@ -184,10 +238,12 @@ def many_partitions(client, data, many: int, queries) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(1200, 2_000_000), default=12000)
+    parser.add_argument("--n", type=cli.int_range(1200, 2_000_000), default=12000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
-    parser.add_argument("--queries", type=cli.count(2, 100_000), default=50)
-    parser.add_argument("--many", type=cli.count(2, 1024), default=128, help="partitions for the 'too many' demo (default 128)")
+    parser.add_argument("--queries", type=cli.int_range(2, 100_000), default=50)
+    parser.add_argument(
+        "--many", type=cli.int_range(2, 1024), default=128, help="partitions for the 'too many' demo (default 128)"
+    )
     parser.add_argument("--seed", type=cli.SEED, default=2)
     args = parser.parse_args(argv)
 
@@ -208,14 +264,17 @@ def main(argv=None) -> dict:
         heading(f"3. Many manual partitions: the same {min(args.n, 4000)} rows in 1 vs {args.many}")
         many = many_partitions(client, data, args.many, queries)
         slowdown = many[args.many]["search p50 ms"] / many[1]["search p50 ms"]
-        print(f"search over {args.many} partitions is {slowdown:.1f}× the latency of 1 (p50); every partition brings its own\n"
-              "segments, and a collection caps partitions (rootCoord.maxPartitionNum: 4,096 on 2.3, 1,024 from 2.4).\n"
-              "For many tenants use a partition key.")
+        print(
+            f"search over {args.many} partitions is {slowdown:.1f}× the latency of 1 (p50); every partition brings "
+            "its own\n"
+            "segments, and a collection caps partitions (rootCoord.maxPartitionNum: 4,096 on 2.3, 1,024 from 2.4).\n"
+            "For many tenants use a partition key."
+        )
         drop_if_exists(client, BY_MONTH, BY_KEY)
 
     return {
         "headline": f"partition == filter for {monthly['identical']}/{monthly['queries']} queries; "
-                    f"{args.many} partitions → {slowdown:.1f}× search p50",
+        f"{args.many} partitions → {slowdown:.1f}× search p50",
         "engine": info.kind,
         **{k: v for k, v in monthly.items() if k != "skipped"},
         **keyed,

@@ -25,7 +25,7 @@ from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, table
-from common.schemas import drop_if_exists, search_ids, vector_rows
+from common.rows import drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker, WeightedRanker
@@ -54,8 +54,9 @@ def create_products(client, dim: int) -> None:
     schema.add_field(field_name="bucket", datatype=DataType.INT64)  # 0..99: `bucket < 10` keeps 10% of rows
     schema.add_field(field_name="category", datatype=DataType.VARCHAR, max_length=16)
     schema.add_field(field_name="meta", datatype=DataType.JSON)  # {"brand": ..., "rating": ...}
-    schema.add_field(field_name="tags", datatype=DataType.ARRAY, element_type=DataType.VARCHAR,
-                     max_capacity=4, max_length=16)
+    schema.add_field(
+        field_name="tags", datatype=DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16
+    )
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
     drop_if_exists(client, PRODUCTS)
     client.create_collection(collection_name=PRODUCTS, schema=schema, consistency_level="Strong")
@@ -64,11 +65,16 @@ def create_products(client, dim: int) -> None:
 def filtered_search(client, queries: list, expr: str, ef: int) -> list:
     """Vector search restricted to the rows that pass a boolean expression on scalar fields."""
     return client.search(
-        collection_name=PRODUCTS, data=queries, anns_field="embedding", limit=K,
+        collection_name=PRODUCTS,
+        data=queries,
+        anns_field="embedding",
+        limit=K,
         filter=expr,  # e.g. "bucket < 10", 'meta["brand"] == "acme"', 'ARRAY_CONTAINS(tags, "eco")'
         search_params={"metric_type": "COSINE", "params": {"ef": ef}},
         consistency_level="Bounded",
     )
+
+
 # docs:end
 
 
@@ -93,23 +99,43 @@ def filtered_recall(client, data, cols, queries, ef: int) -> list[dict]:
         params = {"metric_type": "COSINE", "params": {"ef": ef}}
         recall = recall_at_k(search_ids(client, PRODUCTS, queries, K, filter=expr, search_params=params), truth, K)
         latency = time_calls(lambda q, e=expr: filtered_search(client, [q], e, ef), queries[:40].tolist(), warmup=3)
-        rows.append({"filter": expr, "selectivity": label, "rows passing": int(mask.sum()), "recall@10": recall,
-                     "p50 ms": latency.p50_ms, "p95 ms": latency.p95_ms})
+        rows.append(
+            {
+                "filter": expr,
+                "selectivity": label,
+                "rows passing": int(mask.sum()),
+                "recall@10": recall,
+                "p50 ms": latency.p50_ms,
+                "p95 ms": latency.p95_ms,
+            }
+        )
     return rows
 
 
 def json_and_array(client, cols) -> list[dict]:
     checks = []
     cases = [
-        ('meta["brand"] == "acme" and meta["rating"] >= 4.5',
-         {i for i, (b, r) in enumerate(zip(cols["brand"], cols["rating"])) if b == "acme" and r >= 4.5}),
+        (
+            'meta["brand"] == "acme" and meta["rating"] >= 4.5',
+            {i for i, (b, r) in enumerate(zip(cols["brand"], cols["rating"])) if b == "acme" and r >= 4.5},
+        ),
         ('ARRAY_CONTAINS(tags, "eco")', {i for i, t in enumerate(cols["tags"]) if "eco" in t}),
-        ('ARRAY_CONTAINS_ANY(tags, ["sale", "bundle"]) and category == "c3"',
-         {i for i, (t, c) in enumerate(zip(cols["tags"], cols["category"])) if ({"sale", "bundle"} & set(t)) and c == "c3"}),
+        (
+            'ARRAY_CONTAINS_ANY(tags, ["sale", "bundle"]) and category == "c3"',
+            {
+                i
+                for i, (t, c) in enumerate(zip(cols["tags"], cols["category"]))
+                if ({"sale", "bundle"} & set(t)) and c == "c3"
+            },
+        ),
     ]
     for expr, expected in cases:
-        got = {row["id"] for row in client.query(collection_name=PRODUCTS, filter=expr, output_fields=["id"], limit=16384)}
-        checks.append({"filter": expr, "matched": len(got), "expected (NumPy)": len(expected), "same ids": got == expected})
+        got = {
+            row["id"] for row in client.query(collection_name=PRODUCTS, filter=expr, output_fields=["id"], limit=16384)
+        }
+        checks.append(
+            {"filter": expr, "matched": len(got), "expected (NumPy)": len(expected), "same ids": got == expected}
+        )
     return checks
 
 
@@ -123,13 +149,21 @@ def range_bounds(data, queries) -> tuple[float, float]:
 def search_in_range(client, queries: list, radius: float, ceiling: float) -> list:
     """Every hit whose score lies in a band, up to ``limit`` per query."""
     return client.search(
-        collection_name=PRODUCTS, data=queries, anns_field="embedding", limit=100,
-        search_params={"metric_type": "COSINE", "params": {
-            "radius": radius,  # the outer bound: COSINE keeps scores > radius (L2 keeps distances < radius)
-            "range_filter": ceiling,  # the inner bound: drops hits that are too close (score > ceiling)
-            "ef": 200,  # HNSW still needs enough candidates to find the band
-        }},
+        collection_name=PRODUCTS,
+        data=queries,
+        anns_field="embedding",
+        limit=100,
+        search_params={
+            "metric_type": "COSINE",
+            "params": {
+                "radius": radius,  # the outer bound: COSINE keeps scores > radius (L2 keeps distances < radius)
+                "range_filter": ceiling,  # the inner bound: drops hits that are too close (score > ceiling)
+                "ef": 200,  # HNSW still needs enough candidates to find the band
+            },
+        },
     )
+
+
 # docs:end
 
 
@@ -141,19 +175,32 @@ def range_search(client, data, queries, radius: float, ceiling: float) -> dict:
     in_range = [set(np.flatnonzero((row > radius) & (row <= ceiling)).tolist()) for row in sims]
     found_sets = [{h["id"] for h in hits} for hits in found]
     coverage = np.mean([len(f & t) / min(len(t), 100) if t else 1.0 for f, t in zip(found_sets, in_range)])
-    return {"hits": len(scores), "all inside range": inside, "share of true in-range rows found": float(coverage),
-            "min score": min(scores) if scores else None, "max score": max(scores) if scores else None}
+    return {
+        "hits": len(scores),
+        "all inside range": inside,
+        "share of true in-range rows found": float(coverage),
+        "min score": min(scores) if scores else None,
+        "max score": max(scores) if scores else None,
+    }
 
 
 def group_by(client, info, queries) -> dict:
     if not info.has("group_by"):
         return {"skipped": info.skip_reason("group_by")}
-    hits = client.search(collection_name=PRODUCTS, data=[queries[0].tolist()], limit=5, output_fields=["category"],
-                         group_by_field="category")[0]  # at most one hit per category value
+    hits = client.search(
+        collection_name=PRODUCTS,
+        data=[queries[0].tolist()],
+        limit=5,
+        output_fields=["category"],
+        group_by_field="category",
+    )[0]  # at most one hit per category value
     groups = [h["entity"]["category"] for h in hits]
     if len(set(groups)) < len(groups) and info.assumed:  # accepted, then ignored (the 2.3 server does that)
-        return {"refused": info.not_honoured(f"group_by_field returned {len(groups)} hits from "
-                                             f"{len(set(groups))} categories")}
+        return {
+            "refused": info.not_honoured(
+                f"group_by_field returned {len(groups)} hits from {len(set(groups))} categories"
+            )
+        }
     return {"categories": groups, "distinct": len(set(groups)) == len(groups)}
 
 
@@ -168,10 +215,16 @@ def create_two_vectors(client, title_vectors, body_vectors) -> None:
     index_params.add_index(field_name="title_vec", index_type="FLAT", metric_type="COSINE")
     index_params.add_index(field_name="body_vec", index_type="FLAT", metric_type="COSINE")
     drop_if_exists(client, TWO_VECTORS)
-    client.create_collection(collection_name=TWO_VECTORS, schema=schema, index_params=index_params,
-                             consistency_level="Strong")
-    client.insert(collection_name=TWO_VECTORS, data=[{"id": i, "title_vec": t.tolist(), "body_vec": b.tolist()}
-                                                     for i, (t, b) in enumerate(zip(title_vectors, body_vectors))])
+    client.create_collection(
+        collection_name=TWO_VECTORS, schema=schema, index_params=index_params, consistency_level="Strong"
+    )
+    client.insert(
+        collection_name=TWO_VECTORS,
+        data=[
+            {"id": i, "title_vec": t.tolist(), "body_vec": b.tolist()}
+            for i, (t, b) in enumerate(zip(title_vectors, body_vectors))
+        ],
+    )
     client.flush(collection_name=TWO_VECTORS)
 
 
@@ -193,6 +246,8 @@ def hybrid_top(client, query, ranker) -> list[int]:
         limit=K,  # final top-k after fusion
     )[0]
     return [hit["id"] for hit in hits]
+
+
 # docs:end
 
 
@@ -232,28 +287,40 @@ def create_articles(client, dim: int) -> None:
     """A text field analysed into terms; a BM25 function fills a sparse vector field from it on insert."""
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
-    schema.add_field(field_name="text", datatype=DataType.VARCHAR, max_length=512,
-                     enable_analyzer=True)  # split into terms (the standard analyzer by default)
+    schema.add_field(
+        field_name="text", datatype=DataType.VARCHAR, max_length=512, enable_analyzer=True
+    )  # split into terms (the standard analyzer by default)
     schema.add_field(field_name="sparse", datatype=DataType.SPARSE_FLOAT_VECTOR)  # written by the function
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
-    schema.add_function(Function(
-        name="bm25",
-        function_type=FunctionType.BM25,  # term statistics → a sparse vector per row
-        input_field_names=["text"],  # rows carry only the text ...
-        output_field_names=["sparse"],  # ... Milvus computes this field
-    ))
+    schema.add_function(
+        Function(
+            name="bm25",
+            function_type=FunctionType.BM25,  # term statistics → a sparse vector per row
+            input_field_names=["text"],  # rows carry only the text ...
+            output_field_names=["sparse"],  # ... Milvus computes this field
+        )
+    )
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     index_params.add_index(field_name="embedding", index_type="FLAT", metric_type="COSINE")
     drop_if_exists(client, ARTICLES)
-    client.create_collection(collection_name=ARTICLES, schema=schema, index_params=index_params,
-                             consistency_level="Strong")
+    client.create_collection(
+        collection_name=ARTICLES, schema=schema, index_params=index_params, consistency_level="Strong"
+    )
 
 
 def keyword_search(client, text: str) -> list[dict]:
     """Full-text search: the query is plain text; Milvus turns it into terms and scores with BM25."""
-    return client.search(collection_name=ARTICLES, data=[text], anns_field="sparse", limit=K,
-                         output_fields=["text"], search_params={"metric_type": "BM25"})[0]
+    return client.search(
+        collection_name=ARTICLES,
+        data=[text],
+        anns_field="sparse",
+        limit=K,
+        output_fields=["text"],
+        search_params={"metric_type": "BM25"},
+    )[0]
+
+
 # docs:end
 
 
@@ -262,21 +329,33 @@ def bm25(client, info, data, rng) -> dict:
         return {"skipped": info.skip_reason("bm25")}
     n = min(len(data.base), 4000)
     topics = rng.integers(0, len(WORDS), size=n)
-    texts = [" ".join(rng.choice(WORDS[t], size=6)) + " " + " ".join(rng.choice(sum(WORDS, []), size=3)) for t in topics]
+    texts = [
+        " ".join(rng.choice(WORDS[t], size=6)) + " " + " ".join(rng.choice(sum(WORDS, []), size=3)) for t in topics
+    ]
     create_articles(client, data.base.shape[1])
-    client.insert(collection_name=ARTICLES, data=[{"id": i, "text": texts[i], "embedding": data.base[i].tolist()}
-                                                  for i in range(n)])
+    client.insert(
+        collection_name=ARTICLES,
+        data=[{"id": i, "text": texts[i], "embedding": data.base[i].tolist()} for i in range(n)],
+    )
     client.flush(collection_name=ARTICLES)
     query = "oven yeast crust"
     hits = keyword_search(client, query)
     every_hit_has_a_term = all(set(query.split()) & set(h["entity"]["text"].split()) for h in hits)
     table([{"bm25 score": h["distance"], "text": h["entity"]["text"]} for h in hits[:3]])
-    reqs = [AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=K),
-            AnnSearchRequest(data=[data.base[0].tolist()], anns_field="embedding", param={"metric_type": "COSINE"}, limit=K)]
+    reqs = [
+        AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=K),
+        AnnSearchRequest(
+            data=[data.base[0].tolist()], anns_field="embedding", param={"metric_type": "COSINE"}, limit=K
+        ),
+    ]
     fused = client.hybrid_search(collection_name=ARTICLES, reqs=reqs, ranker=RRFRanker(60), limit=K)[0]
     drop_if_exists(client, ARTICLES)
-    return {"query": query, "hits": len(hits), "every hit has a query term": every_hit_has_a_term,
-            "fused with dense (RRF)": len(fused)}
+    return {
+        "query": query,
+        "hits": len(hits),
+        "every hit has a query term": every_hit_has_a_term,
+        "fused with dense (RRF)": len(fused),
+    }
 
 
 def bad_filter(client) -> str:
@@ -290,15 +369,21 @@ def bad_filter(client) -> str:
 
 def load_products(client, data, cols, n: int) -> None:
     create_products(client, data.base.shape[1])
-    rows = vector_rows(data.base, id=range(n), bucket=cols["bucket"].tolist(), category=cols["category"],
-                       meta=[{"brand": b, "rating": float(r)} for b, r in zip(cols["brand"], cols["rating"])],
-                       tags=cols["tags"])
+    rows = vector_rows(
+        data.base,
+        id=range(n),
+        bucket=cols["bucket"].tolist(),
+        category=cols["category"],
+        meta=[{"brand": b, "rating": float(r)} for b, r in zip(cols["brand"], cols["rating"])],
+        tags=cols["tags"],
+    )
     for start in range(0, n, 5000):
         client.insert(collection_name=PRODUCTS, data=rows[start : start + 5000])
     client.flush(collection_name=PRODUCTS)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+    )
     client.create_index(collection_name=PRODUCTS, index_params=index_params)
     client.load_collection(collection_name=PRODUCTS)
 
@@ -316,7 +401,11 @@ def scalar_sections(client, info, data, cols, ef: int) -> dict:
     table([ranged])
     heading("4. Group-by search: best hit per category")
     grouped = group_by(client, info, data.queries)
-    print(grouped.get("skipped") or grouped.get("refused") or f"categories of the 5 hits: {grouped['categories']}; distinct: {grouped['distinct']}")
+    print(
+        grouped.get("skipped")
+        or grouped.get("refused")
+        or f"categories of the 5 hits: {grouped['categories']}; distinct: {grouped['distinct']}"
+    )
     return {"filtered": filtered, "json_array": json_checks, "range": ranged, "group_by": grouped}
 
 
@@ -333,21 +422,33 @@ def refused_or(client, info, collection: str, section) -> dict:
 def multi_vector_sections(client, info, data, rng) -> dict:
     heading("5. Multi-vector hybrid search (RRF and weighted)")
     fused = refused_or(client, info, TWO_VECTORS, lambda: hybrid(client, info, data, rng, data.queries))
-    print(fused.get("skipped") or fused.get("refused") or "\n".join(f"{k}: top-{K} agreement with exact NumPy fusion {v:.3f}"
-                                             for k, v in fused["agreement with exact fusion"].items()))
+    print(
+        fused.get("skipped")
+        or fused.get("refused")
+        or "\n".join(
+            f"{k}: top-{K} agreement with exact NumPy fusion {v:.3f}"
+            for k, v in fused["agreement with exact fusion"].items()
+        )
+    )
     heading("6. BM25 full-text search (+ dense, fused with RRF)")
     text = refused_or(client, info, ARTICLES, lambda: bm25(client, info, data, rng))
-    print(text.get("skipped") or text.get("refused") or f"query {text['query']!r}: {text['hits']} hits, every hit contains a query term: "
-                                  f"{text['every hit has a query term']}; fused with dense: {text['fused with dense (RRF)']} hits")
+    print(
+        text.get("skipped")
+        or text.get("refused")
+        or f"query {text['query']!r}: {text['hits']} hits, every hit contains a query term: "
+        f"{text['every hit has a query term']}; fused with dense: {text['fused with dense (RRF)']} hits"
+    )
     return {"hybrid": fused, "bm25": text}
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000)
+    parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
-    parser.add_argument("--queries", type=cli.count(20, 100_000), default=100)
-    parser.add_argument("--ef", type=cli.count(10, 32_768), default=128, help="HNSW ef for filtered search (default 128)")
+    parser.add_argument("--queries", type=cli.int_range(20, 100_000), default=100)
+    parser.add_argument(
+        "--ef", type=cli.int_range(10, 32_768), default=128, help="HNSW ef for filtered search (default 128)"
+    )
     parser.add_argument("--seed", type=cli.SEED, default=3)
     args = parser.parse_args(argv)
 
@@ -364,12 +465,20 @@ def main(argv=None) -> dict:
         print(f"filter 'category = \"c1\"' → {message}")
         drop_if_exists(client, PRODUCTS)
 
-    skipped = [f"{section}: {results[section]['skipped']}" for section in ("group_by", "hybrid", "bm25")
-               if "skipped" in results[section]]
-    refused = [f"{section}: {results[section]['refused']}" for section in ("group_by", "hybrid", "bm25")
-               if "refused" in results[section]]
+    skipped = [
+        f"{section}: {results[section]['skipped']}"
+        for section in ("group_by", "hybrid", "bm25")
+        if "skipped" in results[section]
+    ]
+    refused = [
+        f"{section}: {results[section]['refused']}"
+        for section in ("group_by", "hybrid", "bm25")
+        if "refused" in results[section]
+    ]
     return {
-        "headline": "filtered recall@10 " + " / ".join(f"{r['recall@10']:.3f}" for r in results["filtered"]) + " at 50/10/1%",
+        "headline": "filtered recall@10 "
+        + " / ".join(f"{r['recall@10']:.3f}" for r in results["filtered"])
+        + " at 50/10/1%",
         "engine": info.kind,
         **results,
         "bad_filter": message,

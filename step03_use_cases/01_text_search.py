@@ -40,7 +40,7 @@ from common.embeddings import EmbeddingCache, load_model
 from common.errors import BadInput
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
@@ -60,8 +60,10 @@ def python_reference_passages(chunk_words: int, overlap: int) -> list[dict]:
     from pydoc_data.topics import topics
 
     if not 0 <= overlap < chunk_words:
-        raise BadInput(f"--overlap {overlap} must be smaller than --chunk-words {chunk_words}",
-                       "e.g. --chunk-words 80 --overlap 20")
+        raise BadInput(
+            f"--overlap {overlap} must be smaller than --chunk-words {chunk_words}",
+            "e.g. --chunk-words 80 --overlap 20",
+        )
     passages = []
     for topic in sorted(topics):
         lines = topics[topic].strip().splitlines()
@@ -76,8 +78,10 @@ def python_reference_passages(chunk_words: int, overlap: int) -> list[dict]:
 
 def faq_entries() -> list[dict]:
     entries = json.loads((DATA / "milvus_faq.json").read_text())
-    return [{"topic": str(i), "text": f"Q: {e['q']} A: {e['a']}", "question": e["q"], "paraphrase": e["p"]}
-            for i, e in enumerate(entries)]
+    return [
+        {"topic": str(i), "text": f"Q: {e['q']} A: {e['a']}", "question": e["q"], "paraphrase": e["p"]}
+        for i, e in enumerate(entries)
+    ]
 
 
 # ---------------------------------------------------------------- the collections
@@ -85,7 +89,7 @@ def faq_entries() -> list[dict]:
 
 # docs:begin collection
 def text_schema(dim: int, with_bm25: bool):
-    """id, the section it came from, the passage text, its embedding (+ a BM25 sparse vector where the engine has it)."""
+    """id, source section, passage text, its embedding (+ a BM25 sparse vector where the engine has it)."""
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name="topic", datatype=DataType.VARCHAR, max_length=64)  # the section: what we grade on
@@ -93,28 +97,42 @@ def text_schema(dim: int, with_bm25: bool):
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)  # 384 for all-MiniLM-L6-v2
     if with_bm25:  # Milvus turns `text` into a BM25 sparse vector itself, on insert and on search
         schema.add_field(field_name="sparse", datatype=DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                     input_field_names=["text"], output_field_names=["sparse"]))
+        schema.add_function(
+            Function(
+                name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]
+            )
+        )
     return schema
 
 
 def build(client, name: str, passages: list[dict], vectors: np.ndarray, with_bm25: bool) -> None:
     """Create the collection with its indexes, insert passages with their vectors, flush, load."""
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",  # MiniLM: cosine
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="COSINE",  # MiniLM: cosine
+        params={"M": 16, "efConstruction": 128},
+    )
     if with_bm25:
         index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     drop_if_exists(client, name)
     # Bounded: every row is flushed before load, so searches see it without the server's Strong wait.
-    client.create_collection(collection_name=name, schema=text_schema(vectors.shape[1], with_bm25),
-                             index_params=index_params, consistency_level="Bounded")
-    rows = vector_rows(vectors, id=range(len(passages)), topic=[p["topic"] for p in passages],
-                       text=[p["text"] for p in passages])
+    client.create_collection(
+        collection_name=name,
+        schema=text_schema(vectors.shape[1], with_bm25),
+        index_params=index_params,
+        consistency_level="Bounded",
+    )
+    rows = vector_rows(
+        vectors, id=range(len(passages)), topic=[p["topic"] for p in passages], text=[p["text"] for p in passages]
+    )
     for start in range(0, len(rows), 1000):
         client.insert(collection_name=name, data=rows[start : start + 1000])
     client.flush(collection_name=name)
     client.load_collection(collection_name=name)
+
+
 # docs:end
 
 
@@ -124,15 +142,27 @@ def build(client, name: str, passages: list[dict], vectors: np.ndarray, with_bm2
 # docs:begin search
 def dense_search(client, name, query_vectors: np.ndarray) -> list[list[str]]:
     """Semantic search: the questions were encoded with the same model as the passages."""
-    hits = client.search(collection_name=name, data=query_vectors.tolist(), anns_field="embedding", limit=K,
-                         output_fields=["topic"], search_params={"metric_type": "COSINE", "params": {"ef": 64}})
+    hits = client.search(
+        collection_name=name,
+        data=query_vectors.tolist(),
+        anns_field="embedding",
+        limit=K,
+        output_fields=["topic"],
+        search_params={"metric_type": "COSINE", "params": {"ef": 64}},
+    )
     return [[h["entity"]["topic"] for h in row] for row in hits]
 
 
 def bm25_search(client, name, questions: list[str]) -> list[list[str]]:
     """Keyword search: raw question text against the BM25 sparse field."""
-    hits = client.search(collection_name=name, data=questions, anns_field="sparse", limit=K,
-                         output_fields=["topic"], search_params={"metric_type": "BM25"})
+    hits = client.search(
+        collection_name=name,
+        data=questions,
+        anns_field="sparse",
+        limit=K,
+        output_fields=["topic"],
+        search_params={"metric_type": "BM25"},
+    )
     return [[h["entity"]["topic"] for h in row] for row in hits]
 
 
@@ -140,13 +170,22 @@ def hybrid_search(client, name, questions: list[str], query_vectors: np.ndarray)
     """Both at once, fused by reciprocal rank (RRF)."""
     found = []
     for text, vector in zip(questions, query_vectors):
-        requests = [AnnSearchRequest(data=[vector.tolist()], anns_field="embedding", limit=K,
-                                     param={"metric_type": "COSINE", "params": {"ef": 64}}),
-                    AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"}, limit=K)]
-        row = client.hybrid_search(collection_name=name, reqs=requests, ranker=RRFRanker(60), limit=K,
-                                   output_fields=["topic"])[0]
+        requests = [
+            AnnSearchRequest(
+                data=[vector.tolist()],
+                anns_field="embedding",
+                limit=K,
+                param={"metric_type": "COSINE", "params": {"ef": 64}},
+            ),
+            AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"}, limit=K),
+        ]
+        row = client.hybrid_search(
+            collection_name=name, reqs=requests, ranker=RRFRanker(60), limit=K, output_fields=["topic"]
+        )[0]
         found.append([h["entity"]["topic"] for h in row])
     return found
+
+
 # docs:end
 
 
@@ -206,11 +245,23 @@ def evaluate(client, name, info, bm25_fallback, questions, relevant, cache) -> d
 
 def show_examples(client, cache, questions: list[dict]) -> None:
     for question in questions:
-        hit = client.search(collection_name=DOCS, data=cache.encode([question["q"]], progress=False).tolist(),
-                            anns_field="embedding", limit=1, output_fields=["topic", "text"])[0][0]
+        hit = client.search(
+            collection_name=DOCS,
+            data=cache.encode([question["q"]], progress=False).tolist(),
+            anns_field="embedding",
+            limit=1,
+            output_fields=["topic", "text"],
+        )[0][0]
         topic = hit["entity"]["topic"]
-        verdict = "right section" if topic in question["topics"] else f"miss: the answer is in {', '.join(question['topics'])}"
-        print(f"Q: {question['q']}\n   → [{topic}] {hit['entity']['text'][:100]}...  (cosine {hit['distance']:.3f}; {verdict})")
+        verdict = (
+            "right section"
+            if topic in question["topics"]
+            else f"miss: the answer is in {', '.join(question['topics'])}"
+        )
+        print(
+            f"Q: {question['q']}\n   → [{topic}] {hit['entity']['text'][:100]}...  (cosine {hit['distance']:.3f}; "
+            f"{verdict})"
+        )
 
 
 def build_all(client, info, docs: tuple, faq: tuple) -> tuple[bool, str | None]:
@@ -249,11 +300,14 @@ def measure(client, info, cache, passages, faq, doc_questions, use_bm25: bool) -
     faq_bm25, doc_bm25 = (None, None) if use_bm25 else (NumpyBM25(faq), NumpyBM25(passages))
     paraphrased = evaluate(client, FAQ, info, faq_bm25, [e["paraphrase"] for e in faq], relevant, cache)
     original = evaluate(client, FAQ, info, faq_bm25, [e["question"] for e in faq], relevant, cache)
-    table([{"questions": "paraphrased (held out)", "retriever": r, **m} for r, m in paraphrased.items()]
-          + [{"questions": "original wording", "retriever": r, **m} for r, m in original.items()])
+    table(
+        [{"questions": "paraphrased (held out)", "retriever": r, **m} for r, m in paraphrased.items()]
+        + [{"questions": "original wording", "retriever": r, **m} for r, m in original.items()]
+    )
     heading(f"4. Python reference: {len(doc_questions)} questions → the section that answers them")
-    docs = evaluate(client, DOCS, info, doc_bm25, [q["q"] for q in doc_questions],
-                    [set(q["topics"]) for q in doc_questions], cache)
+    docs = evaluate(
+        client, DOCS, info, doc_bm25, [q["q"] for q in doc_questions], [set(q["topics"]) for q in doc_questions], cache
+    )
     table([{"retriever": r, **m} for r, m in docs.items()])
     show_examples(client, cache, [doc_questions[0], doc_questions[8]])
     return {"faq_paraphrased": paraphrased, "faq_original": original, "docs": docs}
@@ -261,9 +315,9 @@ def measure(client, info, cache, passages, faq, doc_questions, use_bm25: bool) -
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--chunk-words", type=cli.count(10, 2000), default=80)
-    parser.add_argument("--overlap", type=cli.count(0, 1999), default=20)
-    parser.add_argument("--batch-size", type=cli.count(1, 4096), default=64, help="texts per encoding batch")
+    parser.add_argument("--chunk-words", type=cli.int_range(10, 2000), default=80)
+    parser.add_argument("--overlap", type=cli.int_range(0, 1999), default=20)
+    parser.add_argument("--batch-size", type=cli.int_range(1, 4096), default=64, help="texts per encoding batch")
     args = parser.parse_args(argv)
     passages = python_reference_passages(args.chunk_words, args.overlap)
     faq = faq_entries()
@@ -280,24 +334,42 @@ def main(argv=None) -> dict:
     with cli.engine(args.uri) as (client, info):
         with Stopwatch() as index_time:
             use_bm25, refused = build_all(client, info, (passages, doc_vectors), (faq, faq_vectors))
-        print(f"insert + HNSW index + load: {index_time.seconds:.1f} s"
-              + ("" if use_bm25 else f"; {refused or info.skip_reason('bm25')} → keyword baseline computed in NumPy"))
+        print(
+            f"insert + HNSW index + load: {index_time.seconds:.1f} s"
+            + ("" if use_bm25 else f"; {refused or info.skip_reason('bm25')} → keyword baseline computed in NumPy")
+        )
         results = measure(client, info, cache, passages, faq, doc_questions, use_bm25)
-        latency = time_calls(lambda v: client.search(collection_name=DOCS, data=[v], anns_field="embedding", limit=K),
-                             doc_vectors[:100].tolist(), warmup=5)
-        print(f"\ndense search latency over {latency.calls} queries: p50 {latency.p50_ms:.1f} ms, p95 {latency.p95_ms:.1f} ms")
+        latency = time_calls(
+            lambda v: client.search(collection_name=DOCS, data=[v], anns_field="embedding", limit=K),
+            doc_vectors[:100].tolist(),
+            warmup=5,
+        )
+        print(
+            f"\ndense search latency over {latency.calls} queries: p50 {latency.p50_ms:.1f} ms, p95 "
+            f"{latency.p95_ms:.1f} ms"
+        )
         drop_if_exists(client, DOCS, FAQ)
 
     paraphrased, docs = results["faq_paraphrased"], results["docs"]
     dense_key = "dense (MiniLM, HNSW)"
     keyword_key = next(k for k in paraphrased if k.startswith("keyword"))
     result = {
-        "headline": (f"FAQ held-out hit@5 {paraphrased[dense_key]['hit@5']:.2f} (dense) vs "
-                     f"{paraphrased[keyword_key]['hit@5']:.2f} (keyword); docs MRR {docs[dense_key]['MRR']:.2f}"),
-        "engine": info.kind, "model": model.name, "dim": model.dim, "passages": len(passages), "faq_entries": len(faq),
-        "encoding": encoding, **results, "keyword_baseline": keyword_key, "latency": latency.as_dict(),
-        "skipped": [] if use_bm25 or refused else [f"bm25: {info.skip_reason('bm25')}",
-                                                   f"hybrid: {info.skip_reason('bm25')}"],
+        "headline": (
+            f"FAQ held-out hit@5 {paraphrased[dense_key]['hit@5']:.2f} (dense) vs "
+            f"{paraphrased[keyword_key]['hit@5']:.2f} (keyword); docs MRR {docs[dense_key]['MRR']:.2f}"
+        ),
+        "engine": info.kind,
+        "model": model.name,
+        "dim": model.dim,
+        "passages": len(passages),
+        "faq_entries": len(faq),
+        "encoding": encoding,
+        **results,
+        "keyword_baseline": keyword_key,
+        "latency": latency.as_dict(),
+        "skipped": []
+        if use_bm25 or refused
+        else [f"bm25: {info.skip_reason('bm25')}", f"hybrid: {info.skip_reason('bm25')}"],
         "refused": [f"bm25: {refused}"] if refused else [],
     }
     save_json("step03_text_search", result)

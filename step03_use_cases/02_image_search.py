@@ -29,7 +29,7 @@ from common.data import exact_topk
 from common.embeddings import load_model
 from common.metrics import recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -62,7 +62,9 @@ def clip_features(model, images: np.ndarray) -> np.ndarray:
     """CLIP image embeddings of the digits, upscaled to 224×224 greyscale-as-RGB pictures."""
     from PIL import Image
 
-    pictures = [Image.fromarray((255 - img * 255 / 16).astype(np.uint8)).resize((224, 224)).convert("RGB") for img in images]
+    pictures = [
+        Image.fromarray((255 - img * 255 / 16).astype(np.uint8)).resize((224, 224)).convert("RGB") for img in images
+    ]
     return model.encode(pictures, batch_size=32)
 
 
@@ -75,25 +77,45 @@ def index_images(client, collection: str, features: np.ndarray, labels, ink, row
     schema.add_field(field_name="ink", datatype=DataType.FLOAT)  # share of the 8×8 grid that is inked
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=features.shape[1])
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type=metric,  # L2 pixels, COSINE CLIP
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type=metric,  # L2 pixels, COSINE CLIP
+        params={"M": 16, "efConstruction": 128},
+    )
     drop_if_exists(client, collection)
     # Bounded: rows are flushed before load, so searches see them without the server's Strong wait.
-    client.create_collection(collection_name=collection, schema=schema, index_params=index_params,
-                             consistency_level="Bounded")
-    client.insert(collection_name=collection, data=vector_rows(features[rows], id=rows.tolist(),
-                                                               label=labels[rows].tolist(), ink=ink[rows].tolist()))
+    client.create_collection(
+        collection_name=collection, schema=schema, index_params=index_params, consistency_level="Bounded"
+    )
+    client.insert(
+        collection_name=collection,
+        data=vector_rows(features[rows], id=rows.tolist(), label=labels[rows].tolist(), ink=ink[rows].tolist()),
+    )
     client.flush(collection_name=collection)
     client.load_collection(collection_name=collection)
 
 
 def search(client, collection: str, vectors: np.ndarray, metric: str, filter: str = "") -> list[list[dict]]:
     """Top-K similar images, optionally only among those passing a metadata filter (e.g. "ink >= 0.4")."""
-    hits = client.search(collection_name=collection, data=vectors.tolist(), anns_field="embedding", limit=K,
-                         filter=filter, output_fields=["label", "ink"],
-                         search_params={"metric_type": metric, "params": {"ef": 64}})
-    return [[{"id": h["id"], "label": h["entity"]["label"], "ink": h["entity"]["ink"], "distance": h["distance"]}
-             for h in row] for row in hits]
+    hits = client.search(
+        collection_name=collection,
+        data=vectors.tolist(),
+        anns_field="embedding",
+        limit=K,
+        filter=filter,
+        output_fields=["label", "ink"],
+        search_params={"metric_type": metric, "params": {"ef": 64}},
+    )
+    return [
+        [
+            {"id": h["id"], "label": h["entity"]["label"], "ink": h["entity"]["ink"], "distance": h["distance"]}
+            for h in row
+        ]
+        for row in hits
+    ]
+
+
 # docs:end
 
 
@@ -106,16 +128,27 @@ def evaluate(client, collection, name, features, labels, ink, indexed, queries, 
     results = search(client, collection, features[queries], metric)
     truth, _ = exact_topk(features[indexed], features[queries], K, metric)
     found = [[h["id"] for h in row] for row in results]
-    latency = time_calls(lambda v: client.search(collection, [v], anns_field="embedding", limit=K), features[queries[:100]].tolist(), warmup=5)
-    return {"features": name, "dim": features.shape[1], "precision@10": precision_at_k(results, labels[queries]),
-            "recall@10 vs exact": recall_at_k(found, indexed[truth], K), "p50 ms": latency.p50_ms}
+    latency = time_calls(
+        lambda v: client.search(collection, [v], anns_field="embedding", limit=K),
+        features[queries[:100]].tolist(),
+        warmup=5,
+    )
+    return {
+        "features": name,
+        "dim": features.shape[1],
+        "precision@10": precision_at_k(results, labels[queries]),
+        "recall@10 vs exact": recall_at_k(found, indexed[truth], K),
+        "p50 ms": latency.p50_ms,
+    }
 
 
 def filtered_searches(client, features, labels, ink, queries, metric) -> dict:
     heavy = float(np.median(ink))
     heavy_hits = search(client, PIXELS, features[queries], metric, filter=f"ink >= {heavy:.4f}")
     # One search per query: the nearest images that are *not* the query's digit.
-    others = [search(client, PIXELS, features[q : q + 1], metric, filter=f"label != {int(labels[q])}")[0] for q in queries]
+    others = [
+        search(client, PIXELS, features[q : q + 1], metric, filter=f"label != {int(labels[q])}")[0] for q in queries
+    ]
     confusions: dict[tuple[int, int], int] = {}
     for q, row in zip(queries, others):
         if not row:
@@ -146,7 +179,9 @@ def save_grid(images, labels, queries, results) -> str:
     grid = fig.subplots(len(queries), K + 1)
     for r, (q, row) in enumerate(zip(queries, results)):
         cells = [(q, f"query: {labels[q]}", "black")] + [
-            (h["id"], f"{h['label']}  d={h['distance']:.2f}", "green" if h["label"] == labels[q] else "red") for h in row]
+            (h["id"], f"{h['label']}  d={h['distance']:.2f}", "green" if h["label"] == labels[q] else "red")
+            for h in row
+        ]
         for c, (image_id, title, colour) in enumerate(cells):
             ax = grid[r][c]
             ax.imshow(images[image_id], cmap="gray_r")
@@ -158,13 +193,26 @@ def save_grid(images, labels, queries, results) -> str:
 
 def feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, pca_dim: int):
     """precision@10 for raw pixels, PCA of pixels, and CLIP when a model is configured."""
-    rows = [evaluate(client, PIXELS, "pixels / 16", pixels, labels, ink, indexed, queries, "L2"),
-            evaluate(client, PCA, f"PCA-{pca_dim} of pixels", pca_features(pixels, indexed, pca_dim),
-                     labels, ink, indexed, queries, "L2")]
+    rows = [
+        evaluate(client, PIXELS, "pixels / 16", pixels, labels, ink, indexed, queries, "L2"),
+        evaluate(
+            client,
+            PCA,
+            f"PCA-{pca_dim} of pixels",
+            pca_features(pixels, indexed, pca_dim),
+            labels,
+            ink,
+            indexed,
+            queries,
+            "L2",
+        ),
+    ]
     clip_text = None
     if clip:
         clip_vectors = clip_features(clip, images)
-        rows.append(evaluate(client, CLIP, "CLIP image embedding", clip_vectors, labels, ink, indexed, queries, "COSINE"))
+        rows.append(
+            evaluate(client, CLIP, "CLIP image embedding", clip_vectors, labels, ink, indexed, queries, "COSINE")
+        )
         clip_text = text_to_image(client, clip, "COSINE")
     return rows, clip_text
 
@@ -172,18 +220,24 @@ def feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, pc
 def filter_section(client, pixels, labels, ink, queries) -> dict:
     heading("2. Metadata filters on the same search")
     filtered = filtered_searches(client, pixels, labels, ink, queries, "L2")
-    print(f"filter {filtered['ink filter']!r}: every hit passes: {filtered['every hit passes the ink filter']}; "
-          f"precision@10 {filtered['precision@10 with the ink filter']:.3f}")
-    print(f"filter 'label != <query label>' → the most similar *other* digit (every hit has another label: "
-          f"{filtered['every hit has another label']}); the pairs most often confused:")
+    print(
+        f"filter {filtered['ink filter']!r}: every hit passes: {filtered['every hit passes the ink filter']}; "
+        f"precision@10 {filtered['precision@10 with the ink filter']:.3f}"
+    )
+    print(
+        f"filter 'label != <query label>' → the most similar *other* digit (every hit has another label: "
+        f"{filtered['every hit has another label']}); the pairs most often confused:"
+    )
     table(filtered["most confused pairs"])
     return filtered
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--queries", type=cli.count(10, 1000), default=360, help="held-out query images (default 360, 20%%)")
-    parser.add_argument("--pca-dim", type=cli.count(1, 64), default=16)
+    parser.add_argument(
+        "--queries", type=cli.int_range(10, 1000), default=360, help="held-out query images (default 360, 20%%)"
+    )
+    parser.add_argument("--pca-dim", type=cli.int_range(1, 64), default=16)
     parser.add_argument("--seed", type=cli.SEED, default=0)
     args = parser.parse_args(argv)
 
@@ -200,7 +254,10 @@ def main(argv=None) -> dict:
         table(rows)
         print(f"random baseline (a random image has the query's label): precision@10 {random_baseline:.3f}")
         if clip_text:
-            print(f"text → image (CLIP): precision@10 {clip_text['precision@10']:.3f} over {clip_text['queries']} sentences")
+            print(
+                f"text → image (CLIP): precision@10 {clip_text['precision@10']:.3f} over {clip_text['queries']} "
+                "sentences"
+            )
         filtered = filter_section(client, pixels, labels, ink, queries)
         heading("3. A picture of the results")
         shown = np.array([queries[labels[queries] == digit][0] for digit in (0, 2, 3, 5, 8, 9)])  # six different digits
@@ -210,7 +267,8 @@ def main(argv=None) -> dict:
 
     precision = rows[0]["precision@10"]
     result = {
-        "headline": f"label precision@10 {precision:.3f} (random {random_baseline:.3f}) on {len(queries)} held-out digits",
+        "headline": f"label precision@10 {precision:.3f} (random {random_baseline:.3f}) "
+        f"on {len(queries)} held-out digits",
         "engine": info.kind,
         "path": "clip" if clip else "pixels",
         "features": rows,

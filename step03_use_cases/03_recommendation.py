@@ -28,7 +28,7 @@ from __future__ import annotations
 from common import cli
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -37,7 +37,9 @@ ITEMS = "s3_l3_items"
 K = 10
 
 
-def generate_clicks(n_users: int, n_items: int, n_categories: int, rng) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+def generate_clicks(
+    n_users: int, n_items: int, n_categories: int, rng
+) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     """Item categories, item popularity, and each user's clicked items (in click order)."""
     taste_dim = 16
     centres = rng.standard_normal((n_categories, taste_dim))
@@ -72,8 +74,9 @@ def fold_in(item_vectors: np.ndarray, history: list[int], alpha: float, reg: flo
     return np.linalg.solve(A, (1 + alpha) * Yh.sum(axis=0))
 
 
-def implicit_als(train: list[list[int]], n_items: int, factors: int, iterations: int, alpha: float, reg: float,
-                 rng) -> np.ndarray:
+def implicit_als(
+    train: list[list[int]], n_items: int, factors: int, iterations: int, alpha: float, reg: float, rng
+) -> np.ndarray:
     """Item vectors from clicks: alternate solving for users and items, each a small least-squares problem."""
     users_of = [[] for _ in range(n_items)]
     for u, items in enumerate(train):
@@ -96,28 +99,47 @@ def index_items(client, vectors: np.ndarray, category: np.ndarray, popularity: n
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
     index_params = MilvusClient.prepare_index_params()
     # Inner product: the score the factorisation was trained to predict (not cosine: the norm carries popularity)
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="IP",
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 128}
+    )
     drop_if_exists(client, ITEMS)
-    client.create_collection(collection_name=ITEMS, schema=schema, index_params=index_params,
-                             consistency_level="Bounded")  # rows are flushed before load; no Strong wait per search
-    client.insert(collection_name=ITEMS, data=vector_rows(vectors, id=range(len(vectors)),
-                                                          category=[f"c{c}" for c in category],
-                                                          popularity=popularity.tolist()))
+    client.create_collection(
+        collection_name=ITEMS, schema=schema, index_params=index_params, consistency_level="Bounded"
+    )  # rows are flushed before load; no Strong wait per search
+    client.insert(
+        collection_name=ITEMS,
+        data=vector_rows(
+            vectors, id=range(len(vectors)), category=[f"c{c}" for c in category], popularity=popularity.tolist()
+        ),
+    )
     client.flush(collection_name=ITEMS)
     client.load_collection(collection_name=ITEMS)
 
 
-def recommend(client, user_vector: np.ndarray, seen: list[int], category: str | None = None, limit: int = K,
-              consistency: str = "Bounded") -> list[int]:
+def recommend(
+    client,
+    user_vector: np.ndarray,
+    seen: list[int],
+    category: str | None = None,
+    limit: int = K,
+    consistency: str = "Bounded",
+) -> list[int]:
     """The top items for a user vector, never one the user has already clicked."""
     expr = f"id not in {sorted(seen)}"  # exclude the history inside the search, so K results remain
     if category:
         expr = f'category == "{category}" and {expr}'
-    hits = client.search(collection_name=ITEMS, data=[user_vector.tolist()], anns_field="embedding", limit=limit,
-                         filter=expr, search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
-                         consistency_level=consistency)[0]  # "Strong" right after a write that must be seen
+    hits = client.search(
+        collection_name=ITEMS,
+        data=[user_vector.tolist()],
+        anns_field="embedding",
+        limit=limit,
+        filter=expr,
+        search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
+        consistency_level=consistency,
+    )[0]  # "Strong" right after a write that must be seen
     return [h["id"] for h in hits]
+
+
 # docs:end
 
 
@@ -134,13 +156,28 @@ def overall_section(client, user_vectors, train, test, by_popularity, n_items: i
     hit_mf = float(np.mean([t in r for t, r in zip(test, recommended)]))
     hit_pop = float(np.mean([t in p for t, p in zip(test, popular)]))
     coverage = len({i for r in recommended for i in r}) / n_items
-    table([{"recommender": "ALS vectors in Milvus", "hit@10": hit_mf, "share of catalogue shown": coverage},
-           {"recommender": "popularity (unseen top 10)", "hit@10": hit_pop,
-            "share of catalogue shown": len({i for p in popular for i in p}) / n_items}])
-    print(f"lift over popularity: {hit_mf / hit_pop:.2f}×; recommended items the user had already seen: {seen_violations}")
-    return {"hit@10": hit_mf, "popularity_hit@10": hit_pop, "lift": hit_mf / hit_pop if hit_pop else None,
-            "seen_recommended": seen_violations, "recommended_lists": len(recommended),
-            "short_lists": sum(len(r) < K for r in recommended), "coverage": coverage}
+    table(
+        [
+            {"recommender": "ALS vectors in Milvus", "hit@10": hit_mf, "share of catalogue shown": coverage},
+            {
+                "recommender": "popularity (unseen top 10)",
+                "hit@10": hit_pop,
+                "share of catalogue shown": len({i for p in popular for i in p}) / n_items,
+            },
+        ]
+    )
+    print(
+        f"lift over popularity: {hit_mf / hit_pop:.2f}×; recommended items the user had already seen: {seen_violations}"
+    )
+    return {
+        "hit@10": hit_mf,
+        "popularity_hit@10": hit_pop,
+        "lift": hit_mf / hit_pop if hit_pop else None,
+        "seen_recommended": seen_violations,
+        "recommended_lists": len(recommended),
+        "short_lists": sum(len(r) < K for r in recommended),
+        "coverage": coverage,
+    }
 
 
 def category_section(client, user_vectors, train, test, category, by_popularity) -> dict:
@@ -152,13 +189,22 @@ def category_section(client, user_vectors, train, test, category, by_popularity)
     only_category = all(category[i] == category[test[0]] for r in cat_recs.values() for i in r)
     cat_hit = float(np.mean([test[u] in cat_recs[u] for u in users_in]))
     cat_pop = float(np.mean([test[u] in popular_unseen(by_popularity, train[u], in_category) for u in users_in]))
-    print(f"category {name}: {len(users_in)} users whose held-out click is in it; hit@10 {cat_hit:.3f} "
-          f"vs popularity in the category {cat_pop:.3f}; every item in {name}: {only_category}")
+    print(
+        f"category {name}: {len(users_in)} users whose held-out click is in it; hit@10 {cat_hit:.3f} "
+        f"vs popularity in the category {cat_pop:.3f}; every item in {name}: {only_category}"
+    )
     if cat_pop > cat_hit:
-        print("Popularity wins here: inside one category tastes differ little and popularity a lot; blend the two "
-              "scores (docs/step03_use_cases.md, 03).")
-    return {"name": name, "users": len(users_in), "hit@10": cat_hit, "popularity_hit@10": cat_pop,
-            "only_that_category": only_category}
+        print(
+            "Popularity wins here: inside one category tastes differ little and popularity a lot; blend the two "
+            "scores (docs/step03_use_cases.md, 03)."
+        )
+    return {
+        "name": name,
+        "users": len(users_in),
+        "hit@10": cat_hit,
+        "popularity_hit@10": cat_pop,
+        "only_that_category": only_category,
+    }
 
 
 # docs:begin live
@@ -175,8 +221,12 @@ def add_new_item(client, item_id: int, vector: np.ndarray, category: int) -> Non
 
     The collection reads with Bounded consistency: on a server a search right after this write may miss the
     item for a moment, so the next searches ask for consistency "Strong" (Milvus Lite shows writes at once)."""
-    client.upsert(collection_name=ITEMS, data=[{"id": item_id, "embedding": vector.tolist(), "category": f"c{category}",
-                                                "popularity": 0.0}])
+    client.upsert(
+        collection_name=ITEMS,
+        data=[{"id": item_id, "embedding": vector.tolist(), "category": f"c{category}", "popularity": 0.0}],
+    )
+
+
 # docs:end
 
 
@@ -189,10 +239,17 @@ def live_update_section(client, item_vectors, train, category, by_popularity, ar
     lists = live_update(client, item_vectors, train[user], new_clicks, args.alpha, args.reg)
     share = {k: float(np.mean([category[i] == new_category for i in v])) for k, v in lists.items()}
     changed = lists["before"][:K] != lists["after"][:K]
-    print(f"user {user} ({len(train[user])} clicks): items of c{new_category} in the top 50 before: {share['before']:.0%}, "
-          f"after: {share['after']:.0%}; the top 10 changed: {changed}; a clicked item recommended back: "
-          f"{bool(set(new_clicks) & set(lists['after']))}")
-    return {"changed": changed, "new_category_share": share, "clicked_recommended": bool(set(new_clicks) & set(lists["after"]))}
+    print(
+        f"user {user} ({len(train[user])} clicks): items of c{new_category} in the top 50 before: "
+        f"{share['before']:.0%}, "
+        f"after: {share['after']:.0%}; the top 10 changed: {changed}; a clicked item recommended back: "
+        f"{bool(set(new_clicks) & set(lists['after']))}"
+    )
+    return {
+        "changed": changed,
+        "new_category_share": share,
+        "clicked_recommended": bool(set(new_clicks) & set(lists["after"])),
+    }
 
 
 def cold_start_section(client, item_vectors, user_vectors, train, test, category, by_popularity) -> dict:
@@ -200,32 +257,47 @@ def cold_start_section(client, item_vectors, user_vectors, train, test, category
     users = list(range(200))  # pretend these users just signed up: no history to fold in
     cold_hit = float(np.mean([test[u] in popular_unseen(by_popularity, []) for u in users]))
     warm_hit = float(np.mean([test[u] in recommend(client, user_vectors[u], train[u]) for u in users]))
-    print(f"new users get the popular items (an empty history folds into a zero vector: every score would be 0): "
-          f"hit@10 {cold_hit:.3f}; the same users with their history: {warm_hit:.3f}")
+    print(
+        f"new users get the popular items (an empty history folds into a zero vector: every score would be 0): "
+        f"hit@10 {cold_hit:.3f}; the same users with their history: {warm_hit:.3f}"
+    )
     target = int(np.bincount(category).argmax())
     new_id = len(item_vectors)
     members = item_vectors[category == target]
     direction = members.mean(axis=0)
     # the direction says what the item is; the length (which carries popularity here) gets a typical member's
-    add_new_item(client, new_id, direction / np.linalg.norm(direction) * np.median(np.linalg.norm(members, axis=1)), target)
+    add_new_item(
+        client, new_id, direction / np.linalg.norm(direction) * np.median(np.linalg.norm(members, axis=1)), target
+    )
     fans = [u for u, history in enumerate(train) if np.mean(category[history] == target) >= 0.5][:100]
-    reached = sum(new_id in recommend(client, user_vectors[u], train[u], category=f"c{target}", consistency="Strong")
-                  for u in fans)
-    print(f"a new item in c{target}, its vector its category's mean direction: in the top 10 of {reached} of {len(fans)} users "
-          "who mostly click that category (filtered to it) — reachable before anyone clicked it")
-    return {"new_user_popularity_hit@10": cold_hit, "same_users_with_history_hit@10": warm_hit,
-            "new_item_reached_users": reached, "category_fans": len(fans)}
+    reached = sum(
+        new_id in recommend(client, user_vectors[u], train[u], category=f"c{target}", consistency="Strong")
+        for u in fans
+    )
+    print(
+        f"a new item in c{target}, its vector its category's mean direction: in the top 10 of {reached} of "
+        f"{len(fans)} users "
+        "who mostly click that category (filtered to it) — reachable before anyone clicked it"
+    )
+    return {
+        "new_user_popularity_hit@10": cold_hit,
+        "same_users_with_history_hit@10": warm_hit,
+        "new_item_reached_users": reached,
+        "category_fans": len(fans),
+    }
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--users", type=cli.count(10, 1_000_000), default=2000)
-    parser.add_argument("--items", type=cli.count(20, 1_000_000), default=1000)
-    parser.add_argument("--categories", type=cli.count(1, 1000), default=12)
-    parser.add_argument("--factors", type=cli.count(1, 1024), default=32)
-    parser.add_argument("--iterations", type=cli.count(1, 100), default=8)
-    parser.add_argument("--alpha", type=cli.real(0, 1e6), default=20.0, help="extra confidence of a click (default 20)")
-    parser.add_argument("--reg", type=cli.real(1e-6, 1e6), default=1.0, help="L2 regularisation λ (default 1)")
+    parser.add_argument("--users", type=cli.int_range(10, 1_000_000), default=2000)
+    parser.add_argument("--items", type=cli.int_range(20, 1_000_000), default=1000)
+    parser.add_argument("--categories", type=cli.int_range(1, 1000), default=12)
+    parser.add_argument("--factors", type=cli.int_range(1, 1024), default=32)
+    parser.add_argument("--iterations", type=cli.int_range(1, 100), default=8)
+    parser.add_argument(
+        "--alpha", type=cli.float_range(0, 1e6), default=20.0, help="extra confidence of a click (default 20)"
+    )
+    parser.add_argument("--reg", type=cli.float_range(1e-6, 1e6), default=1.0, help="L2 regularisation λ (default 1)")
     parser.add_argument("--seed", type=cli.SEED, default=7)
     args = parser.parse_args(argv)
 
@@ -239,7 +311,10 @@ def main(argv=None) -> dict:
         heading(f"1. Learn item vectors: implicit ALS, {args.factors} factors, {args.iterations} iterations")
         with Stopwatch() as train_time:
             item_vectors = implicit_als(train, args.items, args.factors, args.iterations, args.alpha, args.reg, rng)
-        print(f"{args.users} users × {args.items} items, {sum(map(len, train))} training clicks; trained in {train_time.seconds:.1f} s")
+        print(
+            f"{args.users} users × {args.items} items, {sum(map(len, train))} training clicks; trained in "
+            f"{train_time.seconds:.1f} s"
+        )
         index_items(client, item_vectors, category, popularity)
 
         user_vectors = [fold_in(item_vectors, history, args.alpha, args.reg) for history in train]
@@ -248,14 +323,17 @@ def main(argv=None) -> dict:
         live = live_update_section(client, item_vectors, train, category, by_popularity, args)
         cold = cold_start_section(client, item_vectors, user_vectors, train, test, category, by_popularity)
         latency = time_calls(lambda u: recommend(client, user_vectors[u], train[u]), list(range(200)), warmup=5)
-        print(f"\nrecommendation latency (filtered search) over {latency.calls} users: p50 {latency.p50_ms:.1f} ms, "
-              f"p95 {latency.p95_ms:.1f} ms")
+        print(
+            f"\nrecommendation latency (filtered search) over {latency.calls} users: p50 {latency.p50_ms:.1f} ms, "
+            f"p95 {latency.p95_ms:.1f} ms"
+        )
         drop_if_exists(client, ITEMS)
 
     hit_mf, hit_pop, seen = overall["hit@10"], overall["popularity_hit@10"], overall["seen_recommended"]
     result = {
         "headline": f"hit@10 {hit_mf:.3f} vs popularity {hit_pop:.3f} ({hit_mf / hit_pop:.1f}×), 0 seen items"
-        if seen == 0 else f"hit@10 {hit_mf:.3f}; {seen} seen items recommended",
+        if seen == 0
+        else f"hit@10 {hit_mf:.3f}; {seen} seen items recommended",
         "engine": info.kind,
         "users": args.users,
         "items": args.items,

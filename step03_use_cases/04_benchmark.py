@@ -38,7 +38,7 @@ from common.data import exact_topk, make_dataset
 from common.indexes import build_params, search_knob
 from common.metrics import Stopwatch, percentiles, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, search_ids, vector_rows
+from common.rows import drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import AsyncMilvusClient, DataType, MilvusClient
@@ -84,8 +84,15 @@ def load(client, data, bucket, index_type: str, timeout: float) -> dict:
         client.create_index(collection_name=COLLECTION, index_params=index_params, timeout=timeout)
     with Stopwatch() as loading:
         client.load_collection(collection_name=COLLECTION, timeout=timeout)
-    return {"insert s": insert.seconds, "index s": index.seconds, "load s": loading.seconds,
-            "load duration s": insert.seconds + index.seconds + loading.seconds, "build": build}
+    return {
+        "insert s": insert.seconds,
+        "index s": index.seconds,
+        "load s": loading.seconds,
+        "load duration s": insert.seconds + index.seconds + loading.seconds,
+        "build": build,
+    }
+
+
 # docs:end
 
 
@@ -109,6 +116,7 @@ def window_qps(call, threads: int, seconds: float, queries: list) -> dict:
             with lock:
                 latencies.append((time.perf_counter() - start) * 1000)
             i += threads
+
     workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
     started = time.perf_counter()
     for w in workers:
@@ -130,15 +138,19 @@ async def in_flight_qps(uri: str, token: str, in_flight: int, seconds: float, qu
         i = offset
         while time.perf_counter() < deadline:
             start = time.perf_counter()
-            await client.search(collection_name=COLLECTION, data=[queries[i % len(queries)]], limit=K,
-                                search_params=params)
+            await client.search(
+                collection_name=COLLECTION, data=[queries[i % len(queries)]], limit=K, search_params=params
+            )
             latencies.append((time.perf_counter() - start) * 1000)
             i += in_flight
+
     started = time.perf_counter()
     await asyncio.gather(*(requester(i) for i in range(in_flight)))
     elapsed = time.perf_counter() - started
     await client.close()
     return {"qps": len(latencies) / elapsed, **percentiles(latencies), "calls": len(latencies)}
+
+
 # docs:end
 
 
@@ -176,14 +188,23 @@ def run_one(client, uri: str, engine_label: str, index_type: str, data, bucket, 
     disk = collection_bytes(uri)
     drop_if_exists(client, COLLECTION)
     return {
-        "engine": engine_label, "index": index_type, **{k: v for k, v in loaded.items() if k != "build"},
-        "build params": loaded["build"], "search params": params["params"],
-        "recall@10": recall_at_k(found, truth, K), "serial": serial.as_dict(),
-        "qps": {str(c): r["qps"] for c, r in threads.items()}, "threads": {str(c): r for c, r in threads.items()},
-        "in_flight": {str(n): r for n, r in in_flight.items()}, "saturation_in_flight": saturation(in_flight),
-        "filtered": filtered, "found": found, "client_cpu_s": time.process_time() - cpu_before,
+        "engine": engine_label,
+        "index": index_type,
+        **{k: v for k, v in loaded.items() if k != "build"},
+        "build params": loaded["build"],
+        "search params": params["params"],
+        "recall@10": recall_at_k(found, truth, K),
+        "serial": serial.as_dict(),
+        "qps": {str(c): r["qps"] for c, r in threads.items()},
+        "threads": {str(c): r for c, r in threads.items()},
+        "in_flight": {str(n): r for n, r in in_flight.items()},
+        "saturation_in_flight": saturation(in_flight),
+        "filtered": filtered,
+        "found": found,
+        "client_cpu_s": time.process_time() - cpu_before,
         "client_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "server_rss_mb": local_server_rss_mb(uri), "disk_mb": disk,
+        "server_rss_mb": local_server_rss_mb(uri),
+        "disk_mb": disk,
     }
 
 
@@ -228,9 +249,15 @@ def local_server_rss_mb(uri: str) -> float | None:
 def side_by_side(results: list[dict], concurrency: list[int]) -> list[dict]:
     rows = []
     for r in results:
-        row = {"engine": r["engine"], "index": r["index"], "insert+index+load s": r["load duration s"],
-               "recall@10": r["recall@10"], "p50 ms": r["serial"]["p50_ms"], "p95 ms": r["serial"]["p95_ms"],
-               "p99 ms": r["serial"]["p99_ms"]}
+        row = {
+            "engine": r["engine"],
+            "index": r["index"],
+            "insert+index+load s": r["load duration s"],
+            "recall@10": r["recall@10"],
+            "p50 ms": r["serial"]["p50_ms"],
+            "p95 ms": r["serial"]["p95_ms"],
+            "p99 ms": r["serial"]["p99_ms"],
+        }
         row |= {f"QPS@{c} threads": r["qps"][str(c)] for c in concurrency}
         row |= {f"recall {label}": f["recall@10"] for label, f in r["filtered"].items()}
         rows.append(row)
@@ -242,16 +269,33 @@ def load_rows(results: list[dict]) -> list[dict]:
     rows = []
     for r in results:
         for n, m in r["in_flight"].items():
-            rows.append({"engine": r["engine"], "index": r["index"], "in flight": int(n), "QPS": m["qps"],
-                         "p50 ms": m["p50_ms"], "p99 ms": m["p99_ms"], "requests": m["calls"],
-                         "": "saturated" if int(n) == r["saturation_in_flight"] else ""})
+            rows.append(
+                {
+                    "engine": r["engine"],
+                    "index": r["index"],
+                    "in flight": int(n),
+                    "QPS": m["qps"],
+                    "p50 ms": m["p50_ms"],
+                    "p99 ms": m["p99_ms"],
+                    "requests": m["calls"],
+                    "": "saturated" if int(n) == r["saturation_in_flight"] else "",
+                }
+            )
     return rows
 
 
 def resource_rows(results: list[dict]) -> list[dict]:
-    return [{"engine": r["engine"], "index": r["index"], "client CPU s": r["client_cpu_s"],
-             "client peak RSS MB": r["client_peak_rss_mb"], "server RSS MB": r["server_rss_mb"],
-             "on disk MB": r["disk_mb"]} for r in results]
+    return [
+        {
+            "engine": r["engine"],
+            "index": r["index"],
+            "client CPU s": r["client_cpu_s"],
+            "client peak RSS MB": r["client_peak_rss_mb"],
+            "server RSS MB": r["server_rss_mb"],
+            "on disk MB": r["disk_mb"],
+        }
+        for r in results
+    ]
 
 
 # docs:begin targets
@@ -262,8 +306,14 @@ def against_targets(r: dict) -> dict:
     """The best throughput whose latency still meets the p95 target, from the in-flight runs."""
     meeting = [m for m in r["in_flight"].values() if m["p95_ms"] <= TARGETS["p95 ms"]]
     best = max(meeting, key=lambda m: m["qps"], default=None)
-    return {"engine": r["engine"], "index": r["index"], "best QPS with p95 ≤ 100 ms": best["qps"] if best else None,
-            "meets 1000 QPS": bool(best and best["qps"] >= TARGETS["QPS"])}
+    return {
+        "engine": r["engine"],
+        "index": r["index"],
+        "best QPS with p95 ≤ 100 ms": best["qps"] if best else None,
+        "meets 1000 QPS": bool(best and best["qps"] >= TARGETS["QPS"]),
+    }
+
+
 # docs:end
 
 
@@ -273,10 +323,18 @@ def plot(results: list[dict], concurrency: list[int]) -> str:
         label = f"{r['engine']} {r['index']}"
         levels = sorted(int(n) for n in r["in_flight"])
         left.plot(levels, [r["in_flight"][str(n)]["qps"] for n in levels], marker="o", label=f"{label} (async)")
-        left.plot(concurrency, [r["qps"][str(c)] for c in concurrency], marker="s", linestyle=":", label=f"{label} (threads)")
-        right.plot([r["in_flight"][str(n)]["qps"] for n in levels], [r["in_flight"][str(n)]["p99_ms"] for n in levels],
-                   marker="o", label=label)
-    left.set(xlabel="requests in flight / client threads", ylabel="QPS", title="Throughput vs concurrency", xscale="log")
+        left.plot(
+            concurrency, [r["qps"][str(c)] for c in concurrency], marker="s", linestyle=":", label=f"{label} (threads)"
+        )
+        right.plot(
+            [r["in_flight"][str(n)]["qps"] for n in levels],
+            [r["in_flight"][str(n)]["p99_ms"] for n in levels],
+            marker="o",
+            label=label,
+        )
+    left.set(
+        xlabel="requests in flight / client threads", ylabel="QPS", title="Throughput vs concurrency", xscale="log"
+    )
     right.set(xlabel="QPS", ylabel="p99 latency (ms)", title="Tail latency as load grows")
     for ax in (left, right):
         ax.grid(alpha=0.3)
@@ -293,23 +351,38 @@ def report_all(results: list[dict], args) -> None:
     table(resource_rows(results))
     heading("Against a common target: > 1000 QPS at p95 < 100 ms")
     table([against_targets(r) for r in results])
-    print("'insert+index+load s' times insert + flush, index build and load. VectorDBBench's 'load duration' also waits\n"
-          "for compaction and a rebuilt index ('optimize'), so it reads higher on the same data.")
+    print(
+        "'insert+index+load s' times insert + flush, index build and load. VectorDBBench's 'load duration' also waits\n"
+        "for compaction and a rebuilt index ('optimize'), so it reads higher on the same data."
+    )
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__, several_uris=True)
-    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000, help="vectors (default 20,000)")
+    parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000, help="vectors (default 20,000)")
     parser.add_argument("--dim", type=cli.DIM, default=128)
-    parser.add_argument("--queries", type=cli.count(2, 100_000), default=200)
+    parser.add_argument("--queries", type=cli.int_range(2, 100_000), default=200)
     parser.add_argument("--indexes", nargs="+", default=["FLAT", "HNSW"], help="index types (default FLAT HNSW)")
-    parser.add_argument("--concurrency", nargs="+", type=cli.count(1, 256), default=[1, 4], help="client threads (default 1 4)")
-    parser.add_argument("--in-flight", nargs="+", type=cli.count(1, 1024), default=[1, 8, 64],
-                        help="requests kept in flight by one AsyncMilvusClient (default 1 8 64)")
-    parser.add_argument("--window", type=cli.real(0.2, 600), default=1.0, help="seconds per throughput measurement (default 1)")
-    parser.add_argument("--samples", type=cli.count(100, 1_000_000), default=1000,
-                        help="serial searches for the latency percentiles (default 1000)")
-    parser.add_argument("--build-timeout", type=cli.real(1, 3600), default=180)
+    parser.add_argument(
+        "--concurrency", nargs="+", type=cli.int_range(1, 256), default=[1, 4], help="client threads (default 1 4)"
+    )
+    parser.add_argument(
+        "--in-flight",
+        nargs="+",
+        type=cli.int_range(1, 1024),
+        default=[1, 8, 64],
+        help="requests kept in flight by one AsyncMilvusClient (default 1 8 64)",
+    )
+    parser.add_argument(
+        "--window", type=cli.float_range(0.2, 600), default=1.0, help="seconds per throughput measurement (default 1)"
+    )
+    parser.add_argument(
+        "--samples",
+        type=cli.int_range(100, 1_000_000),
+        default=1000,
+        help="serial searches for the latency percentiles (default 1000)",
+    )
+    parser.add_argument("--build-timeout", type=cli.float_range(1, 3600), default=180)
     parser.add_argument("--seed", type=cli.SEED, default=42)
     args = parser.parse_args(argv)
     uris = args.uri or [load_settings().milvus_uri]
@@ -317,7 +390,10 @@ def main(argv=None) -> dict:
     heading(f"Workload: {args.n} × {args.dim}-d {METRIC}, {args.queries} queries, top-{K}, seed {args.seed}")
     with Stopwatch() as prep:
         data, bucket, truth, filtered_truth = workload(args.n, args.dim, args.queries, args.seed)
-    print(f"data + exact ground truth (NumPy) in {prep.seconds:.1f} s; client threads {args.concurrency}; consistency Bounded")
+    print(
+        f"data + exact ground truth (NumPy) in {prep.seconds:.1f} s; client threads {args.concurrency}; consistency "
+        "Bounded"
+    )
 
     results, engines = [], []
     for uri in uris:
@@ -327,20 +403,44 @@ def main(argv=None) -> dict:
             engines.append({"uri": uri, "engine": info.label})
             for index_type in args.indexes:
                 print(f"  {label}: {index_type} ...", flush=True)
-                results.append(run_one(client, uri if info.kind != "lite" else str(Path(uri)), label, index_type, data,
-                                       bucket, truth, filtered_truth, args))
+                results.append(
+                    run_one(
+                        client,
+                        uri if info.kind != "lite" else str(Path(uri)),
+                        label,
+                        index_type,
+                        data,
+                        bucket,
+                        truth,
+                        filtered_truth,
+                        args,
+                    )
+                )
 
     report_all(results, args)
     png = plot(results, args.concurrency)
-    report = {"workload": {"n": args.n, "dim": args.dim, "queries": args.queries, "k": K, "metric": METRIC,
-                           "seed": args.seed, "concurrency": args.concurrency, "filters": FILTERS},
-              "engines": engines, "results": [{k: v for k, v in r.items() if k != "found"} for r in results]}
+    report = {
+        "workload": {
+            "n": args.n,
+            "dim": args.dim,
+            "queries": args.queries,
+            "k": K,
+            "metric": METRIC,
+            "seed": args.seed,
+            "concurrency": args.concurrency,
+            "filters": FILTERS,
+        },
+        "engines": engines,
+        "results": [{k: v for k, v in r.items() if k != "found"} for r in results],
+    }
     path = save_json("step03_benchmark", report)
     print(f"\nsaved {path} and {png}")
     best = max(results, key=lambda r: r["qps"][str(args.concurrency[-1])])
     return {
-        "headline": (f"{len(uris)} engine(s): best QPS@{args.concurrency[-1]} {best['qps'][str(args.concurrency[-1])]:.0f} "
-                     f"({best['engine']} {best['index']}, recall {best['recall@10']:.3f})"),
+        "headline": (
+            f"{len(uris)} engine(s): best QPS@{args.concurrency[-1]} {best['qps'][str(args.concurrency[-1])]:.0f} "
+            f"({best['engine']} {best['index']}, recall {best['recall@10']:.3f})"
+        ),
         **report,
         "results": results,  # with the ids each search returned, so a test can recompute recall on its own
         "png": png,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from common import cli
 from common.data import clustered_vectors, exact_topk
 from common.report import heading, new_figure, save_figure, save_json, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -33,7 +33,9 @@ REFERENCE = PREFIX + "reference"
 DIM = 64
 
 
-def make_points(n_normal: int, n_anomalies: int, rng, centres: np.ndarray, spread: float) -> tuple[np.ndarray, np.ndarray]:
+def make_points(
+    n_normal: int, n_anomalies: int, rng, centres: np.ndarray, spread: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Normal points around the centres, and anomalies: half far from everything, half just outside a cluster
     (a typical member lies spread·√DIM from its centre; these lie 1.3 times that)."""
     normal = centres[rng.integers(0, len(centres), n_normal)] + spread * rng.standard_normal((n_normal, DIM))
@@ -55,11 +57,16 @@ def index_reference(client, normal: np.ndarray) -> None:
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=DIM)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="L2",  # a distance, not an angle
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="L2",  # a distance, not an angle
+        params={"M": 16, "efConstruction": 128},
+    )
     drop_if_exists(client, REFERENCE)
-    client.create_collection(collection_name=REFERENCE, schema=schema, index_params=index_params,
-                             consistency_level="Bounded")
+    client.create_collection(
+        collection_name=REFERENCE, schema=schema, index_params=index_params, consistency_level="Bounded"
+    )
     rows = vector_rows(normal, id=range(len(normal)))
     for start in range(0, len(rows), 5000):
         client.insert(collection_name=REFERENCE, data=rows[start : start + 5000])
@@ -70,10 +77,17 @@ def knn_scores(client, points: np.ndarray, k: int) -> np.ndarray:
     """Anomaly score of each point: L2 distance to its k-th nearest reference point (Milvus returns squared L2)."""
     scores = []
     for start in range(0, len(points), 200):
-        hits = client.search(collection_name=REFERENCE, data=points[start : start + 200].tolist(), anns_field="embedding",
-                             limit=k, search_params={"metric_type": "L2", "params": {"ef": 64}})
+        hits = client.search(
+            collection_name=REFERENCE,
+            data=points[start : start + 200].tolist(),
+            anns_field="embedding",
+            limit=k,
+            search_params={"metric_type": "L2", "params": {"ef": 64}},
+        )
         scores += [np.sqrt(row[-1]["distance"]) for row in hits]  # the k-th (last) neighbour
     return np.asarray(scores)
+
+
 # docs:end
 
 
@@ -97,8 +111,14 @@ def quality(flagged: np.ndarray, labels: np.ndarray) -> dict:
     true_positive = int((flagged & labels).sum())
     precision = true_positive / max(int(flagged.sum()), 1)
     recall = true_positive / max(int(labels.sum()), 1)
-    return {"flagged": int(flagged.sum()), "precision": precision, "recall": recall,
-            "F1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
+    return {
+        "flagged": int(flagged.sum()),
+        "precision": precision,
+        "recall": recall,
+        "F1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+
+
 # docs:end
 
 
@@ -116,12 +136,22 @@ def plot(scores: np.ndarray, labels: np.ndarray, threshold: float) -> str:
 
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--reference", type=cli.count(200, 2_000_000), default=8000, help="known-normal points indexed")
-    parser.add_argument("--eval", type=cli.count(100, 1_000_000), default=2000,
-                        help="normal points in validation and in test, each (default 2000)")
-    parser.add_argument("--anomalies", type=cli.count(10, 100_000), default=100,
-                        help="anomalies in validation and in test, each (default 100)")
-    parser.add_argument("--k", type=cli.count(1, 100), default=5, help="which neighbour's distance is the score")
+    parser.add_argument(
+        "--reference", type=cli.int_range(200, 2_000_000), default=8000, help="known-normal points indexed"
+    )
+    parser.add_argument(
+        "--eval",
+        type=cli.int_range(100, 1_000_000),
+        default=2000,
+        help="normal points in validation and in test, each (default 2000)",
+    )
+    parser.add_argument(
+        "--anomalies",
+        type=cli.int_range(10, 100_000),
+        default=100,
+        help="anomalies in validation and in test, each (default 100)",
+    )
+    parser.add_argument("--k", type=cli.int_range(1, 100), default=5, help="which neighbour's distance is the score")
     parser.add_argument("--seed", type=cli.SEED, default=13)
     return parser.parse_args(argv)
 
@@ -136,24 +166,41 @@ def main(argv=None) -> dict:
     with cli.engine(args.uri) as (client, info):
         heading(f"1. Index {args.reference:,} known-normal points; score = distance to the {args.k}-th neighbour")
         index_reference(client, reference)
-        scores = {name: knn_scores(client, points, args.k) for name, (points, _) in (("validation", validation), ("test", test))}
+        scores = {
+            name: knn_scores(client, points, args.k)
+            for name, (points, _) in (("validation", validation), ("test", test))
+        }
         drop_if_exists(client, REFERENCE)
     heading("2. Threshold from the validation set; precision and recall on the test set")
     threshold = best_threshold(scores["validation"], validation[1])
-    exact = {name: exact_scores(reference, points, args.k) for name, (points, _) in (("validation", validation), ("test", test))}
+    exact = {
+        name: exact_scores(reference, points, args.k)
+        for name, (points, _) in (("validation", validation), ("test", test))
+    }
     exact_threshold = best_threshold(exact["validation"], validation[1])
-    rows = [{"scores": "Milvus (HNSW)", "threshold": threshold, **quality(scores["test"] > threshold, test[1])},
-            {"scores": "exact (NumPy)", "threshold": exact_threshold, **quality(exact["test"] > exact_threshold, test[1])}]
+    rows = [
+        {"scores": "Milvus (HNSW)", "threshold": threshold, **quality(scores["test"] > threshold, test[1])},
+        {"scores": "exact (NumPy)", "threshold": exact_threshold, **quality(exact["test"] > exact_threshold, test[1])},
+    ]
     table(rows)
     same = float(np.mean((scores["test"] > threshold) == (exact["test"] > exact_threshold)))
-    print(f"{len(test[1]) - test[1].sum()} normal + {test[1].sum()} anomalous test points; the two verdicts agree on "
-          f"{same:.1%} of them; base rate {test[1].mean():.1%} (random flagging has precision ≈ base rate)")
+    print(
+        f"{len(test[1]) - test[1].sum()} normal + {test[1].sum()} anomalous test points; the two verdicts agree on "
+        f"{same:.1%} of them; base rate {test[1].mean():.1%} (random flagging has precision ≈ base rate)"
+    )
     png = plot(scores["test"], test[1], threshold)
     print(f"plot: {png}")
-    result = {"headline": f"precision {rows[0]['precision']:.2f}, recall {rows[0]['recall']:.2f} on held-out test points "
-                          f"(exact: {rows[1]['precision']:.2f} / {rows[1]['recall']:.2f})",
-              "engine": info.kind, "milvus": rows[0], "exact": rows[1], "agreement": same,
-              "base_rate": float(test[1].mean()), "plot": png, "skipped": []}
+    result = {
+        "headline": f"precision {rows[0]['precision']:.2f}, recall {rows[0]['recall']:.2f} on held-out test points "
+        f"(exact: {rows[1]['precision']:.2f} / {rows[1]['recall']:.2f})",
+        "engine": info.kind,
+        "milvus": rows[0],
+        "exact": rows[1],
+        "agreement": same,
+        "base_rate": float(test[1].mean()),
+        "plot": png,
+        "skipped": [],
+    }
     save_json("step03_anomaly_detection", result)
     return result
 

@@ -26,7 +26,7 @@ from common.connection import quiet_pymilvus
 from common.data import make_dataset
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -50,7 +50,9 @@ class QueryCache:
         self.entries: OrderedDict = OrderedDict()
         self.hits = self.misses = 0
 
-    def get_or_search(self, client, collection: str, query: np.ndarray, limit: int, consistency: str = "Bounded") -> list[int]:
+    def get_or_search(
+        self, client, collection: str, query: np.ndarray, limit: int, consistency: str = "Bounded"
+    ) -> list[int]:
         key = (collection, np.asarray(query, dtype=np.float32).tobytes(), limit)
         entry = self.entries.get(key)
         if entry is not None and time.monotonic() - entry[0] < self.ttl_s:
@@ -58,8 +60,9 @@ class QueryCache:
             self.hits += 1
             return entry[1]
         self.misses += 1
-        hits = client.search(collection_name=collection, data=[np.asarray(query).tolist()], limit=limit,
-                             consistency_level=consistency)
+        hits = client.search(
+            collection_name=collection, data=[np.asarray(query).tolist()], limit=limit, consistency_level=consistency
+        )
         ids = [hit["id"] for hit in hits[0]]
         self.entries[key] = (time.monotonic(), ids)
         self.entries.move_to_end(key)
@@ -75,6 +78,8 @@ class QueryCache:
     def hit_ratio(self) -> float:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
+
+
 # docs:end
 
 
@@ -82,8 +87,9 @@ def client_reuse(uri: str, token: str, queries: np.ndarray) -> dict:
     with quiet_pymilvus():
         shared = MilvusClient(uri=uri, token=token)
         try:
-            reused = time_calls(lambda q: shared.search(SEARCH, [q], limit=K, consistency_level="Bounded"),
-                                queries.tolist(), warmup=3)
+            reused = time_calls(
+                lambda q: shared.search(SEARCH, [q], limit=K, consistency_level="Bounded"), queries.tolist(), warmup=3
+            )
         finally:
             shared.close()
 
@@ -95,12 +101,23 @@ def client_reuse(uri: str, token: str, queries: np.ndarray) -> dict:
                 client.close()
 
         fresh = time_calls(per_request, queries.tolist(), warmup=2)
-    print("All searches here use Bounded consistency, as a service would (Strong adds a time tick per search on a server).\n"
-          "pymilvus 3 shares one gRPC channel among the MilvusClient objects made with the same URI and token (older\n"
-          "clients made you size a connection pool); dedicated=True opts out, which is what 'new connection' measures.")
-    table([{"pattern": "one client, reused", "p50 ms": reused.p50_ms, "p95 ms": reused.p95_ms},
-           {"pattern": "new connection per request", "p50 ms": fresh.p50_ms, "p95 ms": fresh.p95_ms}])
-    return {"reuse_p50_ms": reused.p50_ms, "reconnect_p50_ms": fresh.p50_ms, "reuse_speedup": fresh.p50_ms / reused.p50_ms}
+    print(
+        "All searches here use Bounded consistency, as a service would (Strong adds a time tick per search on a "
+        "server).\n"
+        "pymilvus 3 shares one gRPC channel among the MilvusClient objects made with the same URI and token (older\n"
+        "clients made you size a connection pool); dedicated=True opts out, which is what 'new connection' measures."
+    )
+    table(
+        [
+            {"pattern": "one client, reused", "p50 ms": reused.p50_ms, "p95 ms": reused.p95_ms},
+            {"pattern": "new connection per request", "p50 ms": fresh.p50_ms, "p95 ms": fresh.p95_ms},
+        ]
+    )
+    return {
+        "reuse_p50_ms": reused.p50_ms,
+        "reconnect_p50_ms": fresh.p50_ms,
+        "reuse_speedup": fresh.p50_ms / reused.p50_ms,
+    }
 
 
 def create(client, name: str, dim: int, with_index: bool) -> None:
@@ -111,20 +128,27 @@ def create(client, name: str, dim: int, with_index: bool) -> None:
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name="embedding", index_type="FLAT", metric_type="COSINE")
     drop_if_exists(client, name)
-    client.create_collection(collection_name=name, schema=schema, consistency_level="Strong",
-                             index_params=index_params if with_index else None)
+    client.create_collection(
+        collection_name=name,
+        schema=schema,
+        consistency_level="Strong",
+        index_params=index_params if with_index else None,
+    )
 
 
 def fill_then_index(client, vectors: np.ndarray) -> None:
     """Insert and flush everything first, then build the HNSW index once over sealed segments, then load."""
     create(client, SEARCH, vectors.shape[1], with_index=False)
     for start in range(0, len(vectors), 5000):
-        client.insert(collection_name=SEARCH, data=vector_rows(vectors[start : start + 5000],
-                                                               id=range(start, min(start + 5000, len(vectors)))))
+        client.insert(
+            collection_name=SEARCH,
+            data=vector_rows(vectors[start : start + 5000], id=range(start, min(start + 5000, len(vectors)))),
+        )
     client.flush(collection_name=SEARCH)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+    )
     client.create_index(collection_name=SEARCH, index_params=index_params)
     client.load_collection(collection_name=SEARCH)
 
@@ -136,6 +160,8 @@ def insert_in_batches(client, rows: list[dict], size: int) -> float:
         for start in range(0, len(rows), size):
             client.insert(collection_name=INSERTS, data=rows[start : start + size])
     return sw.seconds
+
+
 # docs:end
 
 
@@ -155,8 +181,10 @@ def flush_cost(client, vectors: np.ndarray, rows: int = 5000, batch: int = 500) 
         seconds[label] = sw.seconds
     drop_if_exists(client, INSERTS)
     table([{"pattern": k, "seconds": v, "rows/s": rows / v} for k, v in seconds.items()])
-    print("A flush seals the growing segment: flushing per batch costs a round trip and, on a server, leaves many tiny\n"
-          "segments for compaction to merge. Insert in batches, flush once (or let Milvus seal segments itself).")
+    print(
+        "A flush seals the growing segment: flushing per batch costs a round trip and, on a server, leaves many tiny\n"
+        "segments for compaction to merge. Insert in batches, flush once (or let Milvus seal segments itself)."
+    )
     return {"flush_once_s": seconds["flush once at the end"], "flush_each_s": seconds["flush after every batch"]}
 
 
@@ -166,8 +194,15 @@ def batch_sweep(client, vectors: np.ndarray, sizes: list[int], row_by_row_rows: 
         total = row_by_row_rows if size == 1 else min(len(vectors), max(size, 10_000))
         create(client, INSERTS, vectors.shape[1], with_index=True)
         seconds = insert_in_batches(client, vector_rows(vectors[:total], id=range(total)), size)
-        rows.append({"rows per call": size, "rows": total, "calls": -(-total // size), "seconds": seconds,
-                     "rows/s": total / seconds})
+        rows.append(
+            {
+                "rows per call": size,
+                "rows": total,
+                "calls": -(-total // size),
+                "seconds": seconds,
+                "rows/s": total / seconds,
+            }
+        )
     drop_if_exists(client, INSERTS)
     return rows
 
@@ -176,37 +211,62 @@ def cache_demo(client, data, requests: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     popular = data.queries[:20]
     workload = popular[np.minimum(rng.zipf(1.5, size=requests) - 1, len(popular) - 1)]  # a few queries dominate
-    plain = time_calls(lambda q: client.search(SEARCH, [q.tolist()], limit=K, consistency_level="Bounded"),
-                       list(workload), warmup=3)
+    plain = time_calls(
+        lambda q: client.search(SEARCH, [q.tolist()], limit=K, consistency_level="Bounded"), list(workload), warmup=3
+    )
     cache = QueryCache(capacity=256, ttl_s=300)
     cached = time_calls(lambda q: cache.get_or_search(client, SEARCH, q, K), list(workload))
-    table([{"path": "search every time", "mean ms": plain.mean_ms, "p50 ms": plain.p50_ms, "p95 ms": plain.p95_ms},
-           {"path": "LRU+TTL cache", "mean ms": cached.mean_ms, "p50 ms": cached.p50_ms, "p95 ms": cached.p95_ms}])
+    table(
+        [
+            {"path": "search every time", "mean ms": plain.mean_ms, "p50 ms": plain.p50_ms, "p95 ms": plain.p95_ms},
+            {"path": "LRU+TTL cache", "mean ms": cached.mean_ms, "p50 ms": cached.p50_ms, "p95 ms": cached.p95_ms},
+        ]
+    )
     print(f"hit ratio {cache.hit_ratio:.2f} over {requests} requests ({len(popular)} distinct queries, Zipf-skewed)")
 
     # A write makes the cached answer wrong unless the cache is told.
     query = popular[0]
     before = cache.get_or_search(client, SEARCH, query, K)
-    client.upsert(collection_name=SEARCH, data=[{"id": before[-1], "embedding": query.tolist()}])  # now equals the query
+    client.upsert(
+        collection_name=SEARCH, data=[{"id": before[-1], "embedding": query.tolist()}]
+    )  # now equals the query
     # Strong: this read waits until the upsert is visible (lesson 1.4)
     truth_after = [hit["id"] for hit in client.search(SEARCH, [query.tolist()], limit=K, consistency_level="Strong")[0]]
     stale = cache.get_or_search(client, SEARCH, query, K)  # no invalidation
     cache.invalidate(SEARCH)
     fresh = cache.get_or_search(client, SEARCH, query, K, consistency="Strong")
-    table([{"read after upsert": "cache, not invalidated", "top-1": stale[0], "matches Milvus": stale == truth_after},
-           {"read after upsert": "cache, invalidated on write", "top-1": fresh[0], "matches Milvus": fresh == truth_after}])
-    return {"hit_ratio": cache.hit_ratio, "cache_speedup": plain.mean_ms / cached.mean_ms,
-            "stale_without_invalidation": stale != truth_after, "fresh_with_invalidation": fresh == truth_after,
-            "upserted_id_now_first": truth_after[0] == before[-1]}
+    table(
+        [
+            {"read after upsert": "cache, not invalidated", "top-1": stale[0], "matches Milvus": stale == truth_after},
+            {
+                "read after upsert": "cache, invalidated on write",
+                "top-1": fresh[0],
+                "matches Milvus": fresh == truth_after,
+            },
+        ]
+    )
+    return {
+        "hit_ratio": cache.hit_ratio,
+        "cache_speedup": plain.mean_ms / cached.mean_ms,
+        "stale_without_invalidation": stale != truth_after,
+        "fresh_with_invalidation": fresh == truth_after,
+        "upserted_id_now_first": truth_after[0] == before[-1],
+    }
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.ROWS, default=10000, help="rows in the search collection (default 10000)")
     parser.add_argument("--dim", type=cli.DIM, default=64)
-    parser.add_argument("--requests", type=cli.count(20, 1_000_000), default=100, help="requests per pattern (default 100)")
-    parser.add_argument("--sizes", type=cli.count(1, 100_000), nargs="*", default=[1, 10, 100, 1000, 10000], help="batch sizes")
-    parser.add_argument("--row-by-row", type=cli.count(1, 100_000), default=300, help="rows inserted one per call (default 300)")
+    parser.add_argument(
+        "--requests", type=cli.int_range(20, 1_000_000), default=100, help="requests per pattern (default 100)"
+    )
+    parser.add_argument(
+        "--sizes", type=cli.int_range(1, 100_000), nargs="*", default=[1, 10, 100, 1000, 10000], help="batch sizes"
+    )
+    parser.add_argument(
+        "--row-by-row", type=cli.int_range(1, 100_000), default=300, help="rows inserted one per call (default 300)"
+    )
     parser.add_argument("--seed", type=cli.SEED, default=5)
     args = parser.parse_args(argv)
 
@@ -226,9 +286,11 @@ def main(argv=None) -> dict:
         table(sweep)
         best = max(sweep, key=lambda r: r["rows/s"])
         batch_speedup = best["rows/s"] / sweep[0]["rows/s"]
-        print(f"best: {best['rows per call']} rows per call, {batch_speedup:.0f}× the rows/s of one row per call.\n"
-              "Each call pays a fixed cost (RPC, validation, a log append); big batches spread it over many rows\n"
-              "until the message size dominates — and a server caps one gRPC message (64 MB by default).")
+        print(
+            f"best: {best['rows per call']} rows per call, {batch_speedup:.0f}× the rows/s of one row per call.\n"
+            "Each call pays a fixed cost (RPC, validation, a log append); big batches spread it over many rows\n"
+            "until the message size dominates — and a server caps one gRPC message (64 MB by default)."
+        )
         flush = flush_cost(client, data.base)
 
         heading("3. Query cache: speedup, and invalidation on write")
@@ -236,8 +298,8 @@ def main(argv=None) -> dict:
         drop_if_exists(client, SEARCH)
 
     return {
-        "headline": f"reuse {reuse['reuse_speedup']:.1f}×; batch {batch_speedup:.0f}×; cache {cache['cache_speedup']:.1f}× "
-                    f"(hit {cache['hit_ratio']:.2f})",
+        "headline": f"reuse {reuse['reuse_speedup']:.1f}×; batch {batch_speedup:.0f}×; "
+        f"cache {cache['cache_speedup']:.1f}× (hit {cache['hit_ratio']:.2f})",
         "engine": info.kind,
         **reuse,
         **flush,

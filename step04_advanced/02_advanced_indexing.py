@@ -25,7 +25,7 @@ from common.data import exact_topk, make_dataset
 from common.indexes import build_params
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
-from common.schemas import drop_if_exists, search_ids, vector_rows
+from common.rows import drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -63,8 +63,12 @@ def gpu_index_params(built: str, n: int, dim: int):
     """GPU_IVF_FLAT {"nlist"} / GPU_CAGRA {"intermediate_graph_degree", "graph_degree"}, or the CPU fallback."""
     params = build_params(built, n, dim)  # e.g. GPU_CAGRA: {"intermediate_graph_degree": 64, "graph_degree": 32}
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type=built, params=params,
-                           metric_type="L2" if built.startswith("GPU") else "COSINE")  # GPU indexes: L2 or IP
+    index_params.add_index(
+        field_name="embedding",
+        index_type=built,
+        params=params,
+        metric_type="L2" if built.startswith("GPU") else "COSINE",
+    )  # GPU indexes: L2 or IP
     return index_params
 
 
@@ -72,6 +76,8 @@ def gpu_search_params(built: str) -> dict:
     if "IVF" in built:
         return {"params": {"nprobe": 16}}
     return {"params": {"itopk_size": 64} if built == "GPU_CAGRA" else {"ef": 64}}  # CAGRA's candidate list
+
+
 # docs:end
 
 
@@ -84,23 +90,48 @@ def gpu_section(client, info, data, truth) -> list[dict]:
             if client.describe_index(COLLECTION, name)["field_name"] == "embedding":
                 client.drop_index(collection_name=COLLECTION, index_name=name)
         with Stopwatch() as sw:
-            client.create_index(collection_name=COLLECTION, timeout=300,
-                                index_params=gpu_index_params(built, len(data.base), data.base.shape[1]))
+            client.create_index(
+                collection_name=COLLECTION,
+                timeout=300,
+                index_params=gpu_index_params(built, len(data.base), data.base.shape[1]),
+            )
             client.load_collection(collection_name=COLLECTION, timeout=300)
         found = search_ids(client, COLLECTION, data.queries, K, search_params=gpu_search_params(built))
-        note = "GPU build" if built == wanted else f"fallback: no GPU on {info.label} (set MILVUS_GPU=true with docker-compose.gpu.yml)"
-        rows.append({"wanted": wanted, "built": built, "build+load s": sw.seconds, "recall@10": recall_at_k(found, truth, K),
-                     "note": note})
+        note = (
+            "GPU build"
+            if built == wanted
+            else f"fallback: no GPU on {info.label} (set MILVUS_GPU=true with docker-compose.gpu.yml)"
+        )
+        rows.append(
+            {
+                "wanted": wanted,
+                "built": built,
+                "build+load s": sw.seconds,
+                "recall@10": recall_at_k(found, truth, K),
+                "note": note,
+            }
+        )
     return rows
 
 
 def filtered_latency(client, queries, expr: str) -> tuple[float, float, list]:
-    search = time_calls(lambda q: client.search(collection_name=COLLECTION, data=[q], limit=K, filter=expr,
-                                                consistency_level="Bounded"), queries, warmup=3)
-    query = time_calls(lambda _: client.query(collection_name=COLLECTION, filter=expr, output_fields=["id"], limit=1000,
-                                              consistency_level="Bounded"), range(30), warmup=2)
-    ids = sorted(row["id"] for row in client.query(collection_name=COLLECTION, filter=expr, output_fields=["id"],
-                                                   limit=16384))
+    search = time_calls(
+        lambda q: client.search(
+            collection_name=COLLECTION, data=[q], limit=K, filter=expr, consistency_level="Bounded"
+        ),
+        queries,
+        warmup=3,
+    )
+    query = time_calls(
+        lambda _: client.query(
+            collection_name=COLLECTION, filter=expr, output_fields=["id"], limit=1000, consistency_level="Bounded"
+        ),
+        range(30),
+        warmup=2,
+    )
+    ids = sorted(
+        row["id"] for row in client.query(collection_name=COLLECTION, filter=expr, output_fields=["id"], limit=16384)
+    )
     return search.p50_ms, query.p50_ms, ids
 
 
@@ -116,6 +147,8 @@ def add_scalar_indexes(client, chosen: dict) -> float:
         client.create_index(collection_name=COLLECTION, index_params=index_params, timeout=300)
         client.load_collection(collection_name=COLLECTION)
     return sw.seconds
+
+
 # docs:end
 
 
@@ -133,16 +166,29 @@ def scalar_section(client, info, queries, n: int) -> dict:
         print(f"scalar indexes {chosen}: {refused}")
         return {"chosen": {}, "before": before, "after": before, "refused": refused}
     after = filtered_latency(client, queries, expr)
-    table([
-        {"scalar indexes": "none", "search p50 ms": before[0], "query p50 ms": before[1], "matching rows": len(before[2])},
-        {"scalar indexes": ", ".join(f"{f}: {t}" for f, t in chosen.items()), "search p50 ms": after[0],
-         "query p50 ms": after[1], "matching rows": len(after[2])},
-    ])
+    table(
+        [
+            {
+                "scalar indexes": "none",
+                "search p50 ms": before[0],
+                "query p50 ms": before[1],
+                "matching rows": len(before[2]),
+            },
+            {
+                "scalar indexes": ", ".join(f"{f}: {t}" for f, t in chosen.items()),
+                "search p50 ms": after[0],
+                "query p50 ms": after[1],
+                "matching rows": len(after[2]),
+            },
+        ]
+    )
     print(f"filter: {expr}; same rows before and after: {before[2] == after[2]}; scalar build {build_s:.1f} s")
     ratio = before[1] / after[1]
     if ratio < 1.2:
-        print(f"query p50 ratio {ratio:.2f}: no measurable gain at {n:,} rows — scanning that many scalars is cheap.\n"
-              "Scalar indexes pay off at millions of rows and selective filters; measure with --n on a server.")
+        print(
+            f"query p50 ratio {ratio:.2f}: no measurable gain at {n:,} rows — scanning that many scalars is cheap.\n"
+            "Scalar indexes pay off at millions of rows and selective filters; measure with --n on a server."
+        )
     else:
         print(f"the scalar indexes made the filtered query {ratio:.1f}× faster at the median")
     return {"chosen": chosen, "before": before, "after": after}
@@ -150,9 +196,9 @@ def scalar_section(client, info, queries, n: int) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000)
+    parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
-    parser.add_argument("--queries", type=cli.count(2, 100_000), default=50)
+    parser.add_argument("--queries", type=cli.int_range(2, 100_000), default=50)
     parser.add_argument("--seed", type=cli.SEED, default=8)
     args = parser.parse_args(argv)
 
@@ -177,15 +223,17 @@ def main(argv=None) -> dict:
         indexes = {name: client.describe_index(COLLECTION, name) for name in client.list_indexes(COLLECTION)}
         heading("3. One index per field (no multi-column index)")
         table([{"index name": name, "field": d["field_name"], "type": d["index_type"]} for name, d in indexes.items()])
-        print("A filter on category AND price uses the category index and the price index separately and\n"
-              "intersects the matches; to make a pair of fields one key, store them in one field.")
+        print(
+            "A filter on category AND price uses the category index and the price index separately and\n"
+            "intersects the matches; to make a pair of fields one key, store them in one field."
+        )
         drop_if_exists(client, COLLECTION)
 
     before, after = scalar["before"], scalar["after"]
     speedup = before[1] / after[1] if after[1] else float("nan")
     return {
         "headline": f"GPU: {'built' if info.has('gpu_index') else 'CPU fallback'}; scalar index query {speedup:.1f}× "
-                    f"({before[1]:.1f} → {after[1]:.1f} ms p50)",
+        f"({before[1]:.1f} → {after[1]:.1f} ms p50)",
         "engine": info.kind,
         "gpu": gpu,
         "scalar_indexes": scalar["chosen"],

@@ -28,7 +28,7 @@ from common.data import exact_topk, make_dataset
 from common.indexes import build_params, memory
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -59,16 +59,18 @@ def create(client, name: str, dim: int, metric: str = "COSINE", tenant_key: bool
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name="embedding", index_type="FLAT", metric_type=metric)
     drop_if_exists(client, name)
-    client.create_collection(collection_name=name, schema=schema, index_params=index_params,
-                             consistency_level="Strong", **kwargs)
+    client.create_collection(
+        collection_name=name, schema=schema, index_params=index_params, consistency_level="Strong", **kwargs
+    )
 
 
 def num_shards_demo(client, data) -> list[dict]:
     rows = []
     for shards in (1, 2):
         # docs:begin shards
-        create(client, SINGLE, data.base.shape[1],
-               num_shards=shards)  # create_collection(..., num_shards=2): two write channels (fixed at creation)
+        create(
+            client, SINGLE, data.base.shape[1], num_shards=shards
+        )  # create_collection(..., num_shards=2): two write channels (fixed at creation)
         # docs:end
         batch = vector_rows(data.base, id=range(len(data.base)))
         with Stopwatch() as sw:
@@ -88,8 +90,9 @@ def tenants_demo(client, data, tenants: int, queries) -> dict:
     leaks = 0
     for i, q in enumerate(queries[:20]):
         tenant = f"t{i % tenants:03d}"
-        hits = client.search(collection_name=TENANTS, data=[q], limit=K, output_fields=["tenant"],
-                             filter=f'tenant == "{tenant}"')[0]  # every tenant query names its tenant
+        hits = client.search(
+            collection_name=TENANTS, data=[q], limit=K, output_fields=["tenant"], filter=f'tenant == "{tenant}"'
+        )[0]  # every tenant query names its tenant
         leaks += sum(h["entity"]["tenant"] != tenant for h in hits)
     # docs:end
     drop_if_exists(client, TENANTS)
@@ -140,7 +143,9 @@ def hash_sharding_demo(client, data, shards: int, queries) -> dict:
     for q in queries:
         per_shard = fan_out(q)
         pooled = [h for hits in per_shard for h in hits]
-        merged_by_score.append([h["id"] for h in sorted(pooled, key=lambda h: -h["distance"])[:K]])  # "larger is better"
+        merged_by_score.append(
+            [h["id"] for h in sorted(pooled, key=lambda h: -h["distance"])[:K]]
+        )  # "larger is better"
         round_robin.append([hits[r]["id"] for r in range(K) for hits in per_shard if r < len(hits)][:K])
         single_found.append([h["id"] for h in client.search(SINGLE, [q], limit=K)[0]])
 
@@ -159,7 +164,9 @@ def hash_sharding_demo(client, data, shards: int, queries) -> dict:
     for s in range(shards):
         drop_if_exists(client, shard_name(s))
     return {
-        "single p50 ms": single.p50_ms, "fan-out p50 ms": fanned.p50_ms, "fan-out cost": fanned.p50_ms / single.p50_ms,
+        "single p50 ms": single.p50_ms,
+        "fan-out p50 ms": fanned.p50_ms,
+        "fan-out cost": fanned.p50_ms / single.p50_ms,
         "recall single": recall_at_k(single_found, truth, K),
         "recall merge by score, mixed metrics": recall_at_k(merged_by_score, truth, K),
         "recall round-robin merge": recall_at_k(round_robin, truth, K),
@@ -179,11 +186,13 @@ def capacity_table(dim: int) -> list[dict]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(100, 2_000_000), default=12000)
+    parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=12000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
-    parser.add_argument("--shards", type=cli.count(2, 64), default=4, help="collections for client-side hash sharding (default 4)")
-    parser.add_argument("--tenants", type=cli.count(1, 100_000), default=100)
-    parser.add_argument("--queries", type=cli.count(20, 100_000), default=40)
+    parser.add_argument(
+        "--shards", type=cli.int_range(2, 64), default=4, help="collections for client-side hash sharding (default 4)"
+    )
+    parser.add_argument("--tenants", type=cli.int_range(1, 100_000), default=100)
+    parser.add_argument("--queries", type=cli.int_range(20, 100_000), default=40)
     parser.add_argument("--plan-dim", type=cli.DIM, default=768, help="dimension for the capacity table (default 768)")
     parser.add_argument("--seed", type=cli.SEED, default=9)
     args = parser.parse_args(argv)
@@ -197,8 +206,10 @@ def main(argv=None) -> dict:
         heading("1. Shards: write channels of one collection")
         shards = num_shards_demo(client, data)
         table(shards)
-        print("Shards split the write stream (one channel each); on one standalone node they add little.\n"
-              "Search throughput grows with query nodes and replicas, not with shards.")
+        print(
+            "Shards split the write stream (one channel each); on one standalone node they add little.\n"
+            "Search throughput grows with query nodes and replicas, not with shards."
+        )
 
         heading(f"2. Multi-tenancy with a partition key ({args.tenants} tenants, one collection)")
         tenancy = tenants_demo(client, data, args.tenants, queries)
@@ -215,20 +226,25 @@ def main(argv=None) -> dict:
         heading(f"4. Client-side hash sharding into {args.shards} collections (a common do-it-yourself pattern)")
         sharding = hash_sharding_demo(client, data, args.shards, queries)
         table([{"measure": k, "value": v} for k, v in sharding.items()])
-        print(f"Every search visits all {args.shards} collections ({sharding['fan-out cost']:.1f}× the latency of one).\n"
-              "Merging by raw score is exact only if every shard uses the same metric: one L2 shard (distances,\n"
-              "smaller is better) mixed into COSINE shards (similarities) silently corrupts the merge.\n"
-              "A partition key or num_shards gives the same spread with one search and no merge code.")
+        print(
+            f"Every search visits all {args.shards} collections ({sharding['fan-out cost']:.1f}× the latency of one).\n"
+            "Merging by raw score is exact only if every shard uses the same metric: one L2 shard (distances,\n"
+            "smaller is better) mixed into COSINE shards (similarities) silently corrupts the merge.\n"
+            "A partition key or num_shards gives the same spread with one search and no merge code."
+        )
         drop_if_exists(client, SINGLE)
 
     heading(f"5. Capacity planning: index memory for N × {args.plan_dim}-d vectors")
     capacity = capacity_table(args.plan_dim)
     table(capacity)
-    print("Plan headroom on top: an index build holds a segment twice while it runs, and growing segments are\n"
-          "raw, unindexed vectors. Measure your own load before sizing (monitoring, lesson 4.6).")
+    print(
+        "Plan headroom on top: an index build holds a segment twice while it runs, and growing segments are\n"
+        "raw, unindexed vectors. Measure your own load before sizing (monitoring, lesson 4.6)."
+    )
     return {
         "headline": f"hash-sharding fan-out {sharding['fan-out cost']:.1f}×; mixed-metric merge recall "
-                    f"{sharding['recall merge by score, mixed metrics']:.2f} vs {sharding['recall merge by score, same metric']:.2f}",
+        f"{sharding['recall merge by score, mixed metrics']:.2f} vs "
+        f"{sharding['recall merge by score, same metric']:.2f}",
         "engine": info.kind,
         "shards": shards,
         "tenancy": tenancy,

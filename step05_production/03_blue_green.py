@@ -25,7 +25,7 @@ from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k
 from common.report import heading, table
-from common.schemas import count_rows, drop_if_exists, search_ids, vector_rows
+from common.rows import count_rows, drop_if_exists, search_ids, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -51,16 +51,25 @@ def build_version(client, name: str, vectors: np.ndarray, version: int) -> None:
         client.insert(collection_name=name, data=rows[start : start + 2000])
     client.flush(collection_name=name)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+    )
     client.create_index(collection_name=name, index_params=index_params)
     client.load_collection(collection_name=name)
 
 
 def search_through_alias(client, query: list[float]) -> list[dict]:
     """What the application does: it only ever names the alias."""
-    return client.search(collection_name=ALIAS, data=[query], limit=K, output_fields=["version"],
-                         search_params={"metric_type": "COSINE", "params": {"ef": 64}}, consistency_level="Bounded")[0]
+    return client.search(
+        collection_name=ALIAS,
+        data=[query],
+        limit=K,
+        output_fields=["version"],
+        search_params={"metric_type": "COSINE", "params": {"ef": 64}},
+        consistency_level="Bounded",
+    )[0]
+
+
 # docs:end
 
 
@@ -101,7 +110,11 @@ def served_after(log, moment: float) -> dict:
     after = [(t, v) for t, v, err in log if t >= moment and not err]
     versions = [v for _, v in after]
     last_old = max((t for t, v in after if v != versions[-1]), default=moment) if versions else moment
-    return {"queries": len(after), "versions": sorted(set(versions)), "last answer from the old version, ms after": (last_old - moment) * 1000}
+    return {
+        "queries": len(after),
+        "versions": sorted(set(versions)),
+        "last answer from the old version, ms after": (last_old - moment) * 1000,
+    }
 
 
 def verify_green(client, new, n: int, min_recall: float) -> tuple[bool, float]:
@@ -109,8 +122,12 @@ def verify_green(client, new, n: int, min_recall: float) -> tuple[bool, float]:
     rows_ok = count_rows(client, GREEN) == n
     truth, _ = exact_topk(new.base, new.queries, K, "COSINE")
     probe_recall = recall_at_k(search_ids(client, GREEN, new.queries, K), truth, K)
-    table([{"check": f"row count == {n}", "ok": rows_ok},
-           {"check": f"probe recall@10 {probe_recall:.3f} ≥ {min_recall}", "ok": probe_recall >= min_recall}])
+    table(
+        [
+            {"check": f"row count == {n}", "ok": rows_ok},
+            {"check": f"probe recall@10 {probe_recall:.3f} ≥ {min_recall}", "ok": probe_recall >= min_recall},
+        ]
+    )
     if not (rows_ok and probe_recall >= min_recall):
         print("verification failed: the alias stays on the old version")
     return rows_ok and probe_recall >= min_recall, probe_recall
@@ -123,6 +140,8 @@ def switch_alias(client, target: str) -> None:
         collection_name=target,  # the collection the alias moves to (switch or rollback)
         alias=ALIAS,  # must already exist (create_alias made it)
     )
+
+
 # docs:end
 
 
@@ -132,25 +151,48 @@ def summarise(log, switch_at: float, rollback_at: float, settle: float) -> dict:
     before = [v for t, v, err in log if t < switch_at and not err]
     switch = served_after([e for e in log if e[0] < rollback_at], switch_at)
     rollback = served_after(log, rollback_at)
-    table([
-        {"phase": "before switch", "queries": len(before), "versions served": sorted(set(before)), "ms until all new": "-"},
-        {"phase": "after switch to v2", "queries": switch["queries"], "versions served": switch["versions"],
-         "ms until all new": switch["last answer from the old version, ms after"]},
-        {"phase": "after rollback to v1", "queries": rollback["queries"], "versions served": rollback["versions"],
-         "ms until all new": rollback["last answer from the old version, ms after"]},
-    ])
-    return {"failed": failed, "before": before, "switch": switch,
-            "final": {v for t, v, err in log if t >= rollback_at + settle / 2 and not err},
-            "after_switch_tail": {v for t, v, err in log if switch_at + settle / 2 <= t < rollback_at and not err}}
+    table(
+        [
+            {
+                "phase": "before switch",
+                "queries": len(before),
+                "versions served": sorted(set(before)),
+                "ms until all new": "-",
+            },
+            {
+                "phase": "after switch to v2",
+                "queries": switch["queries"],
+                "versions served": switch["versions"],
+                "ms until all new": switch["last answer from the old version, ms after"],
+            },
+            {
+                "phase": "after rollback to v1",
+                "queries": rollback["queries"],
+                "versions served": rollback["versions"],
+                "ms until all new": rollback["last answer from the old version, ms after"],
+            },
+        ]
+    )
+    return {
+        "failed": failed,
+        "before": before,
+        "switch": switch,
+        "final": {v for t, v, err in log if t >= rollback_at + settle / 2 and not err},
+        "after_switch_tail": {v for t, v, err in log if switch_at + settle / 2 <= t < rollback_at and not err},
+    }
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(100, 2_000_000), default=8000)
+    parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=8000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
-    parser.add_argument("--threads", type=cli.count(1, 64), default=2, help="concurrent query threads (default 2)")
-    parser.add_argument("--settle", type=cli.real(0.1, 60), default=1.5, help="seconds of load after each switch (default 1.5)")
-    parser.add_argument("--min-recall", type=cli.real(0, 1.0), default=0.9, help="probe recall the new version must reach")
+    parser.add_argument("--threads", type=cli.int_range(1, 64), default=2, help="concurrent query threads (default 2)")
+    parser.add_argument(
+        "--settle", type=cli.float_range(0.1, 60), default=1.5, help="seconds of load after each switch (default 1.5)"
+    )
+    parser.add_argument(
+        "--min-recall", type=cli.float_range(0, 1.0), default=0.9, help="probe recall the new version must reach"
+    )
     parser.add_argument("--seed", type=cli.SEED, default=11)
     args = parser.parse_args(argv)
 
@@ -184,13 +226,15 @@ def main(argv=None) -> dict:
         log = load.log
 
         timeline = summarise(log, switch_at, rollback_at, args.settle)
-        print(f"{len(log)} queries in all, {len(timeline['failed'])} failed ({args.threads} threads, Bounded consistency)")
+        print(
+            f"{len(log)} queries in all, {len(timeline['failed'])} failed ({args.threads} threads, Bounded consistency)"
+        )
         client.drop_alias(ALIAS)
         drop_if_exists(client, BLUE, GREEN)
 
     return {
         "headline": f"{len(log)} queries during build/switch/rollback, {len(timeline['failed'])} failed; "
-                    f"new version served after {timeline['switch']['last answer from the old version, ms after']:.0f} ms",
+        f"new version served after {timeline['switch']['last answer from the old version, ms after']:.0f} ms",
         "engine": info.kind,
         "queries": len(log),
         "failed": len(timeline["failed"]),

@@ -25,7 +25,7 @@ import time
 from common import cli
 from common.data import exact_topk, make_dataset
 from common.report import heading, table
-from common.schemas import drop_if_exists, vector_rows
+from common.rows import drop_if_exists, vector_rows
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -41,6 +41,8 @@ Z_ALPHA, Z_POWER = 1.959964, 0.841621  # two-sided α = 0.05, power 0.8
 def arm_for(user: str) -> str:
     """Stable assignment: the same user id always hashes to the same arm."""
     return "A" if int(hashlib.sha256(user.encode()).hexdigest(), 16) % 2 == 0 else "B"
+
+
 # docs:end
 
 
@@ -58,7 +60,7 @@ def compare(a: np.ndarray, b: np.ndarray, rng, resamples: int = 2000) -> dict:
     extreme = 0
     for _ in range(resamples):
         rng.shuffle(pooled)
-        extreme += abs(pooled[len(a):].mean() - pooled[: len(a)].mean()) >= abs(diff)
+        extreme += abs(pooled[len(a) :].mean() - pooled[: len(a)].mean()) >= abs(diff)
     return {"diff": diff, "ci_low": float(low), "ci_high": float(high), "p_value": (extreme + 1) / (resamples + 1)}
 
 
@@ -80,9 +82,13 @@ def run_experiment(client, data, truth, requests: int, rng) -> dict:
         arm = arm_for(user)
         q = int(rng.integers(len(data.queries)))
         start = time.perf_counter()
-        hits = client.search(collection_name=COLLECTION, data=[data.queries[q].tolist()], limit=K,
-                             search_params={"params": ARMS[arm]},  # the arm decides the setting: ef 16 (A) or 64 (B)
-                             consistency_level="Bounded")[0]
+        hits = client.search(
+            collection_name=COLLECTION,
+            data=[data.queries[q].tolist()],
+            limit=K,
+            search_params={"params": ARMS[arm]},  # the arm decides the setting: ef 16 (A) or 64 (B)
+            consistency_level="Bounded",
+        )[0]
         log[arm]["ms"].append((time.perf_counter() - start) * 1000)
         log[arm]["recall"].append(len({h["id"] for h in hits} & set(truth[q].tolist())) / K)
     return {arm: {k: np.asarray(v) for k, v in values.items()} for arm, values in log.items()}
@@ -93,8 +99,13 @@ def summarise(log: dict, mde: float, rng) -> dict:
     sd = float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)) if min(len(a), len(b)) > 1 else 1.0
     needed = required_per_arm(sd, mde)
     result = compare(a, b, rng)
-    return {**result, "needed_per_arm": needed, "n_a": len(a), "n_b": len(b),
-            "decision": decide(result, len(a), len(b), needed)}
+    return {
+        **result,
+        "needed_per_arm": needed,
+        "n_a": len(a),
+        "n_b": len(b),
+        "decision": decide(result, len(a), len(b), needed),
+    }
 
 
 def create_collection(client, vectors: np.ndarray) -> None:
@@ -109,19 +120,32 @@ def create_collection(client, vectors: np.ndarray) -> None:
         client.insert(collection_name=COLLECTION, data=rows[start : start + 5000])
     client.flush(collection_name=COLLECTION)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="COSINE",
-                           params={"M": 16, "efConstruction": 128})
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+    )
     client.create_index(collection_name=COLLECTION, index_params=index_params)
     client.load_collection(collection_name=COLLECTION)
 
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.count(1000, 2_000_000), default=20000)
+    parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
     parser.add_argument("--dim", type=cli.DIM, default=128)
-    parser.add_argument("--requests", type=cli.count(100, 1_000_000), default=1200, help="requests in the full experiment (default 1200)")
-    parser.add_argument("--peek", type=cli.count(10, 1_000_000), default=40, help="requests at the early peek (default 40)")
-    parser.add_argument("--mde", type=cli.real(0.001, 1.0), default=0.03, help="smallest recall difference worth detecting (default 0.03)")
+    parser.add_argument(
+        "--requests",
+        type=cli.int_range(100, 1_000_000),
+        default=1200,
+        help="requests in the full experiment (default 1200)",
+    )
+    parser.add_argument(
+        "--peek", type=cli.int_range(10, 1_000_000), default=40, help="requests at the early peek (default 40)"
+    )
+    parser.add_argument(
+        "--mde",
+        type=cli.float_range(0.001, 1.0),
+        default=0.03,
+        help="smallest recall difference worth detecting (default 0.03)",
+    )
     parser.add_argument("--seed", type=cli.SEED, default=12)
     args = parser.parse_args(argv)
 
@@ -139,22 +163,43 @@ def main(argv=None) -> dict:
 
         heading(f"2. An early peek after {args.peek} requests")
         peek = summarise(run_experiment(client, data, truth, args.peek, rng), args.mde, rng)
-        print(f"B − A recall {peek['diff']:+.3f}, 95% CI [{peek['ci_low']:+.3f}, {peek['ci_high']:+.3f}] → {peek['decision']}")
+        print(
+            f"B − A recall {peek['diff']:+.3f}, 95% CI [{peek['ci_low']:+.3f}, {peek['ci_high']:+.3f}] → "
+            f"{peek['decision']}"
+        )
 
         heading(f"3. The full experiment: {args.requests} requests")
         log = run_experiment(client, data, truth, args.requests, rng)
         full = summarise(log, args.mde, rng)
-        table([{"arm": arm, "config": ARMS[arm], "requests": len(log[arm]["recall"]),
-                "mean recall@10": float(log[arm]["recall"].mean()),
-                "p50 ms": float(np.percentile(log[arm]["ms"], 50)), "p95 ms": float(np.percentile(log[arm]["ms"], 95))}
-               for arm in ARMS])
-        table([{"B − A recall": full["diff"], "95% CI": f"[{full['ci_low']:+.4f}, {full['ci_high']:+.4f}]",
-                "p-value (permutation)": full["p_value"], f"needed per arm for Δ={args.mde}": full["needed_per_arm"]}])
+        table(
+            [
+                {
+                    "arm": arm,
+                    "config": ARMS[arm],
+                    "requests": len(log[arm]["recall"]),
+                    "mean recall@10": float(log[arm]["recall"].mean()),
+                    "p50 ms": float(np.percentile(log[arm]["ms"], 50)),
+                    "p95 ms": float(np.percentile(log[arm]["ms"], 95)),
+                }
+                for arm in ARMS
+            ]
+        )
+        table(
+            [
+                {
+                    "B − A recall": full["diff"],
+                    "95% CI": f"[{full['ci_low']:+.4f}, {full['ci_high']:+.4f}]",
+                    "p-value (permutation)": full["p_value"],
+                    f"needed per arm for Δ={args.mde}": full["needed_per_arm"],
+                }
+            ]
+        )
         print(f"decision: {full['decision']}")
         drop_if_exists(client, COLLECTION)
 
     return {
-        "headline": f"B − A recall {full['diff']:+.3f} [{full['ci_low']:+.3f}, {full['ci_high']:+.3f}]; {full['decision'][:40]}",
+        "headline": f"B − A recall {full['diff']:+.3f} [{full['ci_low']:+.3f}, {full['ci_high']:+.3f}]; "
+        f"{full['decision'][:40]}",
         "engine": info.kind,
         "share_b": share_b,
         "stable_routing": stable,

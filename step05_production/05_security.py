@@ -35,7 +35,7 @@ from common.embedded_server import DEFAULT_BIN, EmbeddedServer
 from common.engine import detect
 from common.errors import CourseError
 from common.report import heading, table
-from common.schemas import vector_rows
+from common.rows import vector_rows
 
 import grpc
 import numpy as np
@@ -52,9 +52,27 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost / 127.0.0.1 (valid 2 days)."""
     pem, key = directory / "server.pem", directory / "server.key"
     done = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(pem),
-         "-days", "2", "-subj", f"/CN={SERVER_NAME}", "-addext", f"subjectAltName=DNS:{SERVER_NAME},IP:127.0.0.1"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(pem),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={SERVER_NAME}",
+            "-addext",
+            f"subjectAltName=DNS:{SERVER_NAME},IP:127.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if done.returncode != 0:
         raise CourseError(f"openssl could not make a certificate: {done.stderr.strip()[:200]}", "install openssl")
@@ -65,7 +83,9 @@ def tls_client(port: int, token: str, pem: Path | None, timeout: float = 5) -> M
     """A dedicated connection (pymilvus would otherwise reuse a pooled channel for the same address and token)."""
     kwargs = {"server_pem_path": str(pem), "server_name": SERVER_NAME} if pem else {}
     scheme = "https" if pem else "http"
-    client = MilvusClient(uri=f"{scheme}://{SERVER_NAME}:{port}", token=token, timeout=timeout, dedicated=True, **kwargs)
+    client = MilvusClient(
+        uri=f"{scheme}://{SERVER_NAME}:{port}", token=token, timeout=timeout, dedicated=True, **kwargs
+    )
     client.list_collections(timeout=timeout)  # fail here, not later
     return client
 
@@ -103,9 +123,18 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="milvus-secure-") as tmp:
         pem, key = make_certificate(Path(tmp))
         server = EmbeddedServer(
-            data_dir=Path(tmp) / "data", port=port,
-            extra_args=["--authorization-enabled", "true", "--tls-mode", "1",
-                        "--server-pem-path", str(pem), "--server-key-path", str(key)],
+            data_dir=Path(tmp) / "data",
+            port=port,
+            extra_args=[
+                "--authorization-enabled",
+                "true",
+                "--tls-mode",
+                "1",
+                "--server-pem-path",
+                str(pem),
+                "--server-key-path",
+                str(key),
+            ],
         )
         heading(f"1. A server with authentication and TLS on 127.0.0.1:{port}")
         with cli.sigterm_as_interrupt():  # a kill of this process must not leave the server running
@@ -125,10 +154,12 @@ def create_collection(client, vectors: np.ndarray) -> None:
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type="HNSW", metric_type="L2",
-                           params={"M": 16, "efConstruction": 128})
-    client.create_collection(collection_name=COLLECTION, schema=schema, index_params=index_params,
-                             consistency_level="Strong")
+    index_params.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 128}
+    )
+    client.create_collection(
+        collection_name=COLLECTION, schema=schema, index_params=index_params, consistency_level="Strong"
+    )
     client.insert(collection_name=COLLECTION, data=vector_rows(vectors, id=range(len(vectors))))
     client.flush(collection_name=COLLECTION)
 
@@ -151,6 +182,8 @@ def reader_role(client, password: str) -> None:
             object_name=COLLECTION,  # one collection; "*" would mean every collection
         )
     client.grant_role(user_name=USER, role_name=ROLE)
+
+
 # docs:end
 
 
@@ -171,8 +204,10 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
     app_password = secrets.token_urlsafe(16)
     reader_role(root, app_password)
     granted = root.describe_role(ROLE)
-    print(f"role {ROLE}: {sorted({p['privilege'] for p in granted.get('privileges', [])})} on {COLLECTION}; "
-          f"user {USER} token {redact(f'{USER}:{app_password}')}")
+    print(
+        f"role {ROLE}: {sorted({p['privilege'] for p in granted.get('privileges', [])})} on {COLLECTION}; "
+        f"user {USER} token {redact(f'{USER}:{app_password}')}"
+    )
 
     app = tls_client(port, f"{USER}:{app_password}", pem)
     behaviour = {
@@ -182,8 +217,17 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
         "drop_collection": attempt(lambda: app.drop_collection(COLLECTION)),
         "create_user": attempt(lambda: app.create_user("intruder", "pw-123456")),
     }
-    table([{"as user": USER, "action": action, "expected": "allowed" if action in ("search", "query") else "refused",
-            "outcome": outcome} for action, (_, outcome) in behaviour.items()])
+    table(
+        [
+            {
+                "as user": USER,
+                "action": action,
+                "expected": "allowed" if action in ("search", "query") else "refused",
+                "outcome": outcome,
+            }
+            for action, (_, outcome) in behaviour.items()
+        ]
+    )
     app.close()
 
     heading("3. TLS: who may connect")
@@ -199,7 +243,7 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
     refused_ok = not any(behaviour[a][0] for a in ("insert", "drop_collection", "create_user"))
     return {
         "headline": f"reader: search/query {'ok' if allowed_ok else 'FAILED'}, writes refused {refused_ok}; "
-                    f"plaintext refused {not tls['plaintext client (http://)'][0]}",
+        f"plaintext refused {not tls['plaintext client (http://)'][0]}",
         "behaviour": {action: ok for action, (ok, _) in behaviour.items()},
         "insert_outcome": behaviour["insert"][1],
         "tls_client_ok": tls["TLS client trusting the certificate"][0],

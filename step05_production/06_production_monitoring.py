@@ -62,8 +62,10 @@ def main(argv=None) -> dict:
     table([{"alert": a, "severity": s, "for": f, "KPI": KPIS.get(a, "-")} for a, s, f in alerts])
 
     dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "milvus.json").read_text())
-    print(f"\nGrafana dashboard '{dashboard['title']}': {len(dashboard['panels'])} panels, "
-          f"each with a PromQL target: {all(p['targets'][0]['expr'] for p in dashboard['panels'])}")
+    print(
+        f"\nGrafana dashboard '{dashboard['title']}': {len(dashboard['panels'])} panels, "
+        f"each with a PromQL target: {all(p['targets'][0]['expr'] for p in dashboard['panels'])}"
+    )
 
     missing = missing_tools()
     if missing:
@@ -79,25 +81,38 @@ def main(argv=None) -> dict:
     # docs:end
     with tempfile.TemporaryDirectory() as tmp:
         broken = Path(tmp) / "alerts.yml"
-        broken.write_text((MONITORING / "alerts.yml").read_text().replace("up{job=\"milvus\"} == 0", "up{job=\"milvus\" == 0", 1))
+        broken.write_text(
+            (MONITORING / "alerts.yml").read_text().replace('up{job="milvus"} == 0', 'up{job="milvus" == 0', 1)
+        )
         checks["promtool check rules <broken copy>"] = run("promtool", "check", "rules", str(broken))
-    table([{"command": c, "exit": code, "last line": out.splitlines()[-1][:90] if out else ""} for c, (code, out) in checks.items()])
+    table(
+        [
+            {"command": c, "exit": code, "last line": out.splitlines()[-1][:90] if out else ""}
+            for c, (code, out) in checks.items()
+        ]
+    )
 
     heading("3. amtool: config and routing")
     am = {"amtool check-config alertmanager.yml": run("amtool", "check-config", "alertmanager.yml")}
     routes = {}
-    for labels in (["severity=critical", "alertname=MilvusDown"], ["severity=warning", "alertname=MilvusSearchP95High"]):
+    for labels in (
+        ["severity=critical", "alertname=MilvusDown"],
+        ["severity=warning", "alertname=MilvusSearchP95High"],
+    ):
         code, out = run("amtool", "config", "routes", "test", "--config.file=alertmanager.yml", *labels)
         receivers = [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("Warning")]
         routes[" ".join(labels)] = receivers[-1] if code == 0 and receivers else f"error: {out[:80]}"
     table([{"command": c, "exit": code} for c, (code, _) in am.items()])
     table([{"alert labels": k, "routed to": v} for k, v in routes.items()])
 
-    ok = (checks["promtool check config prometheus.yml"][0] == 0 and checks["promtool test rules alerts_test.yml"][0] == 0
-          and am["amtool check-config alertmanager.yml"][0] == 0)
+    ok = (
+        checks["promtool check config prometheus.yml"][0] == 0
+        and checks["promtool test rules alerts_test.yml"][0] == 0
+        and am["amtool check-config alertmanager.yml"][0] == 0
+    )
     return {
         "headline": f"{len(alerts)} alerts; promtool tests {'pass' if ok else 'FAIL'}; broken rule caught: "
-                    f"{checks['promtool check rules <broken copy>'][0] != 0}",
+        f"{checks['promtool check rules <broken copy>'][0] != 0}",
         "alerts": [a for a, _, _ in alerts],
         "config_ok": checks["promtool check config prometheus.yml"][0] == 0,
         "rule_tests_ok": checks["promtool test rules alerts_test.yml"][0] == 0,

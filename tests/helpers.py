@@ -35,16 +35,26 @@ def run_lesson_output(name: str, *argv: str, timeout: float = 600, env: dict | N
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         done = subprocess.run(
-            [sys.executable, "-m", "common.curriculum", "_child", str(lesson_path(name)), str(out), *argv],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+            [sys.executable, "-m", "course.curriculum", "_child", str(lesson_path(name)), str(out), *argv],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
         )
         if done.returncode != 0:
             raise AssertionError(f"{name} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return json.loads(out.read_text()), done.stderr
 
 
-def run_lesson_script(name: str, *argv: str, cwd: Path | None = None, env: dict | None = None,
-                      unset: tuple[str, ...] = (), timeout: float = 600) -> subprocess.CompletedProcess:
+def run_lesson_script(
+    name: str,
+    *argv: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    unset: tuple[str, ...] = (),
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
     """Run a lesson as a learner does: ``python path/to/lesson.py``, from ``cwd``.
 
     ``unset`` removes variables from the inherited environment, e.g. the
@@ -52,8 +62,12 @@ def run_lesson_script(name: str, *argv: str, cwd: Path | None = None, env: dict 
     """
     child_env = {key: value for key, value in os.environ.items() if key not in unset}
     return subprocess.run(
-        [sys.executable, str(lesson_path(name)), *argv], cwd=cwd, env={**child_env, **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, str(lesson_path(name)), *argv],
+        cwd=cwd,
+        env={**child_env, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

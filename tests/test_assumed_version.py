@@ -21,9 +21,14 @@ ASSUMED = {"MILVUS_ASSUME_VERSION": "3.0.2"}
 # lesson, small arguments, and the sections the embedded 2.3.5 server refuses when taken for 3.0.2
 REFUSED_BY_2_3 = {
     "step01_basics/03_schema_and_collections.py": ([], {"BFLOAT16_VECTOR", "SPARSE_FLOAT_VECTOR"}),
-    "step02_core_features/01_index_comparison.py": (["--n", "4000", "--queries", "50", "--latency-queries", "10",
-                                                     "--build-timeout", "60"], {"HNSW_SQ"}),
-    "step02_core_features/04_filtered_and_hybrid.py": (["--n", "4000", "--queries", "30"], {"group_by", "hybrid", "bm25"}),
+    "step02_core_features/01_index_comparison.py": (
+        ["--n", "4000", "--queries", "50", "--latency-queries", "10", "--build-timeout", "60"],
+        {"HNSW_SQ"},
+    ),
+    "step02_core_features/04_filtered_and_hybrid.py": (
+        ["--n", "4000", "--queries", "30"],
+        {"group_by", "hybrid", "bm25"},
+    ),
     "step03_use_cases/01_text_search.py": ([], {"bm25"}),
     "step04_advanced/02_advanced_indexing.py": (["--n", "4000", "--queries", "20"], {"scalar indexes"}),
 }
@@ -32,8 +37,10 @@ REFUSED_BY_2_3 = {
 @pytest.fixture
 def server_2_3(engine_info):
     if engine_info.kind != "server" or engine_info.version[:2] != (2, 3):
-        pytest.skip(f"needs the embedded Milvus server 2.3 (have {engine_info.label}): "
-                    "MILVUS_ASSUME_VERSION describes a server as another version")
+        pytest.skip(
+            f"needs the embedded Milvus server 2.3 (have {engine_info.label}): "
+            "MILVUS_ASSUME_VERSION describes a server as another version"
+        )
     return engine_info
 
 
@@ -49,8 +56,11 @@ def test_3_0_branches_end_in_named_refusals(server_2_3, lesson):
     argv, expected = REFUSED_BY_2_3[lesson]
     result, stderr = run_lesson_output(lesson, *argv, env=ASSUMED, timeout=900)
     assert "Traceback" not in stderr, stderr[-3000:]
-    refused = {line.split(":")[0]: line for line in result.get("refused", []) + result.get("skipped", [])
-               if "refused by" in line or "not honoured by" in line}
+    refused = {
+        line.split(":")[0]: line
+        for line in result.get("refused", []) + result.get("skipped", [])
+        if "refused by" in line or "not honoured by" in line
+    }
     assert set(refused) == expected, result.get("refused", []) + result.get("skipped", [])
     for line in refused.values():
         assert "Milvus server 2.3.5" in line, line

@@ -58,9 +58,11 @@ def test_search_tuning_rule_check_refuses_what_it_must(lite):
 
 def test_ratio_rule_and_cheapest_setting_disagree_on_a_known_sweep():
     lesson = load("step02_core_features/02_search_tuning.py")
-    sweep = [{"ef": 10, "tuning recall": 0.70, "batched ms/query": 0.20},
-             {"ef": 64, "tuning recall": 0.93, "batched ms/query": 0.25},
-             {"ef": 128, "tuning recall": 0.96, "batched ms/query": 0.30}]
+    sweep = [
+        {"ef": 10, "tuning recall": 0.70, "batched ms/query": 0.20},
+        {"ef": 64, "tuning recall": 0.93, "batched ms/query": 0.25},
+        {"ef": 128, "tuning recall": 0.96, "batched ms/query": 0.30},
+    ]
     assert lesson.ratio_choice(sweep, 0.95)["ef"] == 10  # the rule takes the cheapest, whatever its recall
     assert lesson.choose(sweep, "ef", 0.95)["ef"] == 128
     assert lesson.choose(sweep, "ef", 0.99) is None

@@ -27,7 +27,7 @@ def test_default_uri_is_the_repo_lite_file(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     settings = load_settings(env_file=tmp_path / "missing.env")
     assert settings.milvus_uri == str(DEFAULT_LITE_DB)
-    assert settings.is_lite
+    assert is_lite_uri(settings.milvus_uri)
 
 
 def test_env_file_then_environment(monkeypatch, tmp_path):
@@ -63,8 +63,13 @@ def test_milvus_uri_is_hidden_from_pymilvus_but_still_used(monkeypatch, tmp_path
 
 
 def test_malformed_milvus_uri_gets_one_clear_message(monkeypatch, tmp_path):
-    for value, says in (("http://", "has no host"), (":99999", "ends in .db"), ("unix://x", "scheme 'unix'"),
-                        ("http://[::1:1", "cannot be parsed"), ("http://h:99999", "cannot be parsed")):
+    for value, says in (
+        ("http://", "has no host"),
+        (":99999", "ends in .db"),
+        ("unix://x", "scheme 'unix'"),
+        ("http://[::1:1", "cannot be parsed"),
+        ("http://h:99999", "cannot be parsed"),
+    ):
         monkeypatch.setenv("COURSE_MILVUS_URI", value)
         monkeypatch.setenv("MILVUS_URI", "")
         with pytest.raises(CourseError, match=re.escape(says)) as caught:

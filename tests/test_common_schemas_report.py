@@ -4,7 +4,7 @@ import json
 
 from common.errors import BadInput
 from common.report import fmt, save_json, table
-from common.schemas import validate_rows
+from common.rows import validate_rows
 
 import pytest
 from pymilvus import DataType
@@ -16,8 +16,12 @@ DESCRIPTION = {
         {"name": "id", "type": DataType.INT64, "params": {}, "is_primary": True, "auto_id": True},
         {"name": "title", "type": DataType.VARCHAR, "params": {"max_length": 8}},
         {"name": "year", "type": DataType.INT16, "params": {}},
-        {"name": "tags", "type": DataType.ARRAY, "element_type": DataType.VARCHAR,
-         "params": {"max_capacity": 2, "max_length": 5}},
+        {
+            "name": "tags",
+            "type": DataType.ARRAY,
+            "element_type": DataType.VARCHAR,
+            "params": {"max_capacity": 2, "max_length": 5},
+        },
         {"name": "embedding", "type": DataType.FLOAT_VECTOR, "params": {"dim": 3}},
     ],
 }
@@ -66,7 +70,9 @@ def test_fmt_numbers():
 
 
 def test_table_aligns_columns():
-    lines = table([{"index": "FLAT", "recall": 1.0}, {"index": "HNSW", "recall": 0.95}], out=lambda _: None).splitlines()
+    lines = table(
+        [{"index": "FLAT", "recall": 1.0}, {"index": "HNSW", "recall": 0.95}], out=lambda _: None
+    ).splitlines()
     assert lines[0].startswith("index") and set(lines[1]) <= {"-", " "}
     assert len({len(line) for line in lines[2:]}) == 1  # numbers right-aligned to one width
 

@@ -65,7 +65,9 @@ def test_streaming_profile_runs_a_pinned_kraft_kafka_on_the_default_port():
 
 def test_no_two_services_publish_the_same_host_port():
     for name in ("docker-compose.yml", "docker-compose.gpu.yml"):
-        published = [port.split(":")[0] for service in load(name)["services"].values() for port in service.get("ports", [])]
+        published = [
+            port.split(":")[0] for service in load(name)["services"].values() for port in service.get("ports", [])
+        ]
         assert len(published) == len(set(published)), f"{name}: {sorted(published)}"
 
 
@@ -77,7 +79,10 @@ def test_prometheus_scrapes_the_port_lesson_4_6_serves_by_default():
     target = app["static_configs"][0]["targets"][0]
     assert target.endswith(f":{DEFAULT_APP_METRICS_PORT}")
     assert f"APP_METRICS_PORT={DEFAULT_APP_METRICS_PORT}" in (REPO_ROOT / ".env.example").read_text()
-    assert load_settings(REPO_ROOT / "no.env").app_metrics_port == DEFAULT_APP_METRICS_PORT or "APP_METRICS_PORT" in __import__("os").environ
+    assert (
+        load_settings(REPO_ROOT / "no.env").app_metrics_port == DEFAULT_APP_METRICS_PORT
+        or "APP_METRICS_PORT" in __import__("os").environ
+    )
     published = [p.split(":")[0] for s in load("docker-compose.yml")["services"].values() for p in s.get("ports", [])]
     assert str(DEFAULT_APP_METRICS_PORT) not in published  # nothing in compose takes the app's port on the host
 
@@ -92,10 +97,16 @@ def test_fork_workflow_installs_its_tools_and_tests_milvus_3_from_our_compose_fi
     assert "prometheus-alertmanager" in test_steps and "make test" in test_steps  # promtool + amtool, then make test
     steps = jobs["milvus-3"]["steps"]
     runs = [step.get("run", "") for step in steps]
-    assert any(r.startswith("docker compose up -d --wait") and " -f " not in r for r in runs)  # this repo's compose file
+    assert any(
+        r.startswith("docker compose up -d --wait") and " -f " not in r for r in runs
+    )  # this repo's compose file
     assert any("pytest -m lesson" in r for r in runs)
     assert next(s for s in steps if "down" in s.get("run", ""))["if"] == "always()"
     assert any(step.get("env", {}).get("MILVUS_URI") == "http://localhost:19530" for step in steps)
-    checked = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-                              str(path)], capture_output=True, text=True, timeout=120)
+    checked = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -50,9 +50,11 @@ def check_placeholder(request, field: dict, data) -> None:
     expected = DataType.VARCHAR if isinstance(data[0], str) else field["type"]
     sent = placeholder_type(request)
     if sent != PLACEHOLDER[expected]:
-        raise ContractViolation(f"search on {field['name']} ({field['type'].name}) sends a "
-                                f"{common_pb2.PlaceholderType.Name(sent)} query; the server expects "
-                                f"{common_pb2.PlaceholderType.Name(PLACEHOLDER[expected])}")
+        raise ContractViolation(
+            f"search on {field['name']} ({field['type'].name}) sends a "
+            f"{common_pb2.PlaceholderType.Name(sent)} query; the server expects "
+            f"{common_pb2.PlaceholderType.Name(PLACEHOLDER[expected])}"
+        )
 
 
 def placeholder_type(request) -> int:
@@ -96,8 +98,15 @@ class SchemaCheckingClient:
     # writes: encoded by pymilvus exactly as MilvusClient.insert / upsert would
     def _write(self, build, collection_name, data, partition_name=""):
         schema = self.schemas[collection_name]
-        self.requests.append(build(collection_name, data, partition_name, schema["fields"],
-                                   enable_dynamic=schema.get("enable_dynamic_field", False)))
+        self.requests.append(
+            build(
+                collection_name,
+                data,
+                partition_name,
+                schema["fields"],
+                enable_dynamic=schema.get("enable_dynamic_field", False),
+            )
+        )
         primary = next(f for f in schema["fields"] if f.get("is_primary"))
         start = len(self.rows[collection_name])
         ids = []
@@ -114,14 +123,30 @@ class SchemaCheckingClient:
         return self._write(Prepare.row_upsert_param, collection_name, data, partition_name)
 
     # reads
-    def search(self, collection_name, data, limit=10, anns_field=None, search_params=None, filter="",
-               output_fields=None, **kwargs):
+    def search(
+        self,
+        collection_name,
+        data,
+        limit=10,
+        anns_field=None,
+        search_params=None,
+        filter="",
+        output_fields=None,
+        **kwargs,
+    ):
         field = self.field(collection_name, anns_field)
         # as pymilvus' GrpcHandler.search does: for raw-bytes queries it fetches the schema to learn the vector type
         schema = self.schemas[collection_name] if isinstance(data[0], bytes) else None
         request = Prepare.search_requests_with_expr(
-            collection_name=collection_name, anns_field=field["name"], param=search_params or {}, limit=limit,
-            data=data, expr=filter, output_fields=output_fields, schema=schema)
+            collection_name=collection_name,
+            anns_field=field["name"],
+            param=search_params or {},
+            limit=limit,
+            data=data,
+            expr=filter,
+            output_fields=output_fields,
+            schema=schema,
+        )
         check_placeholder(request, field, data)
         self.requests.append(request)
         return [self._exact(collection_name, field["name"], query, limit) for query in data]
@@ -131,19 +156,27 @@ class SchemaCheckingClient:
         rows = self.rows[collection]
         same = [key for key, row in rows.items() if field in row and _same(row[field], query)]
         order = same + [key for key in rows if key not in same]
-        return [{"id": key, "distance": 0.0 if key in same else 1.0, "entity": dict(rows[key])} for key in order[:limit]]
+        return [
+            {"id": key, "distance": 0.0 if key in same else 1.0, "entity": dict(rows[key])} for key in order[:limit]
+        ]
 
     def hybrid_search(self, collection_name, reqs, ranker, limit=10, output_fields=None, **kwargs):
         encoded = []
         for req in reqs:
             field = self.field(collection_name, req.anns_field)
             search = Prepare.search_requests_with_expr(
-                collection_name=collection_name, data=req.data, anns_field=req.anns_field, param=req.param,
-                limit=req.limit, expr=req.expr)
+                collection_name=collection_name,
+                data=req.data,
+                anns_field=req.anns_field,
+                param=req.param,
+                limit=req.limit,
+                expr=req.expr,
+            )
             check_placeholder(search, field, req.data)
             encoded.append(search)
-        self.requests.append(Prepare.hybrid_search_request_with_ranker(collection_name, encoded, ranker, limit, None,
-                                                                       output_fields))
+        self.requests.append(
+            Prepare.hybrid_search_request_with_ranker(collection_name, encoded, ranker, limit, None, output_fields)
+        )
         return [self._exact(collection_name, reqs[0].anns_field, reqs[0].data[0], limit)]
 
     def query(self, collection_name, filter="", output_fields=None, limit=None, **kwargs):
@@ -193,13 +226,17 @@ def test_float32_arrays_for_bfloat16_break_the_contract(server):
     capability, dtype, index_type, metric, _ = lesson.OTHER_VECTOR_TYPES[1]
     assert dtype == DataType.BFLOAT16_VECTOR
     with pytest.raises(ContractViolation, match="sends a FloatVector query; the server expects BFloat16Vector"):
-        lesson.try_vector_type(server, SERVER_3_0, capability, dtype, index_type, metric, lambda v: v.astype(np.float32))
+        lesson.try_vector_type(
+            server, SERVER_3_0, capability, dtype, index_type, metric, lambda v: v.astype(np.float32)
+        )
 
 
 def test_bfloat16_bytes_keep_the_top_16_bits_rounded():
     lesson = load("step01_basics/03_schema_and_collections.py")
     values = np.array([1.0, -2.5, 3.14159, 1e-3], dtype=np.float32)
-    decoded = (np.frombuffer(lesson.to_bfloat16_bytes(values), dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    decoded = (np.frombuffer(lesson.to_bfloat16_bytes(values), dtype=np.uint16).astype(np.uint32) << 16).view(
+        np.float32
+    )
     assert np.allclose(decoded, values, rtol=2**-8)  # bfloat16 keeps 8 bits of mantissa
 
 
@@ -231,8 +268,10 @@ def test_step2_filters_hybrid_and_bm25_requests(server):
     for ranker in (RRFRanker(60), WeightedRanker(0.7, 0.3)):
         assert lesson.hybrid_top(server, data.base[3].tolist(), ranker)[0] == 3
     lesson.create_articles(server, 16)  # BM25: rows carry text only; Milvus fills the sparse field
-    server.insert(collection_name=lesson.ARTICLES, data=[{"id": i, "text": "oven yeast crust", "embedding": v.tolist()}
-                                                         for i, v in enumerate(data.base[:20])])
+    server.insert(
+        collection_name=lesson.ARTICLES,
+        data=[{"id": i, "text": "oven yeast crust", "embedding": v.tolist()} for i, v in enumerate(data.base[:20])],
+    )
     assert lesson.keyword_search(server, "oven yeast") is not None
 
 

@@ -6,11 +6,11 @@ import subprocess
 import sys
 import time
 
-from common.curriculum import discover, run_lessons, select
 from common.errors import CourseError
 
 import pytest
 
+from course.curriculum import discover, run_lessons, select
 from tests.helpers import run_lesson_script
 
 OK_LESSON = '''"""A lesson that works."""
@@ -52,7 +52,7 @@ def test_a_failing_lesson_does_not_stop_the_next(tmp_path):
 
 
 def test_budgets_cover_every_lesson():
-    from common.curriculum import BUDGET_S, TOTAL_BUDGET_S
+    from course.curriculum import BUDGET_S, TOTAL_BUDGET_S
 
     assert set(BUDGET_S) == {lesson.id for lesson in discover()}
     assert all(0 < budget <= TOTAL_BUDGET_S / 4 for budget in BUDGET_S.values())
@@ -62,25 +62,36 @@ def test_runner_flags_a_lesson_over_its_budget(tmp_path, monkeypatch):
     step = tmp_path / "step01_fake"
     step.mkdir()
     (step / "01_ok.py").write_text(OK_LESSON)
-    monkeypatch.setitem(__import__("common.curriculum").curriculum.BUDGET_S, "1.1", 0.001)
+    monkeypatch.setitem(__import__("course.curriculum").curriculum.BUDGET_S, "1.1", 0.001)
     rows = run_lessons(discover(tmp_path), [])
     assert rows[0]["budget s"] == 0.001 and rows[0]["over budget"] and rows[0]["status"] == "ok (1 skipped)"
 
 
 def test_list_and_exit_codes(tmp_path):
-    listed = subprocess.run([sys.executable, "-m", "common.curriculum", "list"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "course.curriculum", "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert listed.returncode == 0 and "01_environment_check.py" in listed.stdout
-    unknown = subprocess.run([sys.executable, "-m", "common.curriculum", "run", "9.9"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=120)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "course.curriculum", "run", "9.9"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert unknown.returncode == 2 and "no lesson matches" in unknown.stderr
 
 
 @pytest.mark.lesson
 def test_runner_writes_summary_report_and_plot(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "common.curriculum", "run", "1.1"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "REPORTS_DIR": str(tmp_path / "reports")})
+    done = subprocess.run(
+        [sys.executable, "-m", "course.curriculum", "run", "1.1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "REPORTS_DIR": str(tmp_path / "reports")},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Summary" in done.stdout and "1 lessons, 1 ok, 0 failed" in done.stdout
     report = json.loads((tmp_path / "reports" / "curriculum.json").read_text())
@@ -88,11 +99,16 @@ def test_runner_writes_summary_report_and_plot(tmp_path):
     assert (tmp_path / "reports" / "curriculum.png").stat().st_size > 1000
 
 
-
 # Lessons that need no Milvus at all (they validate files), and the one that starts its own secured server.
-NO_ENGINE = {"step05_production/01_kubernetes.py", "step05_production/02_cicd.py",
-             "step05_production/06_production_monitoring.py", "step05_production/05_security.py"}
-ENGINE_LESSONS = [name for name in (f"{lesson.path.parent.name}/{lesson.path.name}" for lesson in discover()) if name not in NO_ENGINE]
+NO_ENGINE = {
+    "step05_production/01_kubernetes.py",
+    "step05_production/02_cicd.py",
+    "step05_production/06_production_monitoring.py",
+    "step05_production/05_security.py",
+}
+ENGINE_LESSONS = [
+    name for name in (f"{lesson.path.parent.name}/{lesson.path.name}" for lesson in discover()) if name not in NO_ENGINE
+]
 
 
 @pytest.mark.parametrize("lesson", ENGINE_LESSONS)

@@ -11,16 +11,23 @@ import sys
 import textwrap
 
 from common.config import REPO_ROOT
-from common.grader import EXERCISES
 
 import pytest
+
+from course.grader import EXERCISES
 
 pytestmark = pytest.mark.lesson
 
 
 def grader(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "common.grader", *argv], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "course.grader", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ),
+    )
 
 
 def rows(output: str) -> dict[str, str]:
@@ -102,6 +109,8 @@ def test_a_plausible_wrong_answer_fails(exercise_id, tmp_path):
     target = tmp_path / exercise.file
     target.parent.mkdir(parents=True)
     target.write_text(textwrap.dedent(WRONG[exercise_id]))
-    done = grader("--answers", str(tmp_path), "--ex", exercise_id)  # a child process: Lite lets one process hold the file
+    done = grader(
+        "--answers", str(tmp_path), "--ex", exercise_id
+    )  # a child process: Lite lets one process hold the file
     assert done.returncode == 1 and rows(done.stdout) == {exercise_id: "FAIL"}, done.stdout + done.stderr
     assert f"hint {exercise_id}: {exercise.hint}" in done.stdout

@@ -33,22 +33,37 @@ def with_uri(uri: str, lesson: str = ENV_CHECK, *argv: str, cwd: Path) -> subpro
     return run_lesson_script(lesson, *argv, cwd=cwd, env={"MILVUS_URI": uri}, unset=("COURSE_MILVUS_URI",), timeout=120)
 
 
-@pytest.mark.parametrize("uri,says", [
-    ("http://", "has no host"), (":99999", "ends in .db"), ("unix://x", "scheme 'unix'"),
-    ("http://[::1:1", "cannot be parsed"), ("http://127.0.0.1:99999", "Port out of range"),
-])
+@pytest.mark.parametrize(
+    "uri,says",
+    [
+        ("http://", "has no host"),
+        (":99999", "ends in .db"),
+        ("unix://x", "scheme 'unix'"),
+        ("http://[::1:1", "cannot be parsed"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+    ],
+)
 def test_malformed_milvus_uri_in_the_environment(uri, says, tmp_path):
     clean_failure(with_uri(uri, cwd=tmp_path), says, "MILVUS_URI")
-    listed = subprocess.run([sys.executable, "-m", "common.curriculum", "list"], cwd=tmp_path, capture_output=True,
-                            text=True, env={**os.environ, "MILVUS_URI": uri}, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "course.curriculum", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MILVUS_URI": uri},
+        timeout=120,
+    )
     assert listed.returncode == 0 and "Illegal uri" not in listed.stderr, listed.stderr[-1500:]
 
 
-@pytest.mark.parametrize("uri,says", [
-    ("/proc/course.db", "cannot write the Milvus Lite database /proc/course.db"),
-    ("/sys/course.db", "cannot write the Milvus Lite database /sys/course.db"),
-    ("/etc/hostname/course.db", "/etc/hostname is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    "uri,says",
+    [
+        ("/proc/course.db", "cannot write the Milvus Lite database /proc/course.db"),
+        ("/sys/course.db", "cannot write the Milvus Lite database /sys/course.db"),
+        ("/etc/hostname/course.db", "/etc/hostname is a file, not a folder"),
+    ],
+)
 def test_unusable_lite_paths_name_the_real_cause(uri, says, tmp_path):
     done = with_uri(uri, cwd=tmp_path)
     clean_failure(done, says)
@@ -67,8 +82,14 @@ def damage_a_collection(db: Path) -> Path:
         "c.insert(collection_name='victim', data=[{'id': i, 'v': [0.1, 0.2, 0.3, i / 500]} for i in range(500)])\n"
         "c.flush(collection_name='victim')\nc.close()\n"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, capture_output=True, timeout=120,
-                   env={**os.environ, "MILVUS_URI": ""})
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "MILVUS_URI": ""},
+    )
     data = next((db / "collections" / "victim").rglob("*.parquet"))
     data.write_bytes(data.read_bytes()[:100])
     return db / "collections" / "victim"
@@ -87,8 +108,14 @@ def test_a_damaged_lite_database_says_what_is_damaged_and_the_fix_works(tmp_path
 def test_reset_db_says_what_it_removes(tmp_path):
     db = tmp_path / "course.db"
     damage_a_collection(db)
-    done = subprocess.run([sys.executable, "-m", "common.curriculum", "reset-db"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "MILVUS_URI": str(db)})
+    done = subprocess.run(
+        [sys.executable, "-m", "course.curriculum", "reset-db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MILVUS_URI": str(db)},
+    )
     assert done.returncode == 0, done.stderr
     assert f"removing the Milvus Lite database {db}" in done.stdout and "victim" in done.stdout
     assert not db.exists()
@@ -98,8 +125,17 @@ def test_two_lessons_started_at_once_on_one_database(tmp_path):
     for attempt in range(3):
         db = tmp_path / f"race{attempt}.db"
         env = {**os.environ, "MILVUS_URI": str(db)}
-        runs = [subprocess.Popen([sys.executable, str(lesson_path(ENV_CHECK)), "--pings", "200"], cwd=tmp_path, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        runs = [
+            subprocess.Popen(
+                [sys.executable, str(lesson_path(ENV_CHECK)), "--pings", "200"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         results = [(run.wait(timeout=120), run.stderr.read()) for run in runs]
         codes = sorted(code for code, _ in results)
         assert codes in ([0, 0], [0, 2]), results
@@ -111,9 +147,16 @@ def test_two_lessons_started_at_once_on_one_database(tmp_path):
 
 def interrupt(command: list[str], after: float, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     """Press Ctrl-C: SIGINT to the whole process group, as a terminal does."""
-    process = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     time.sleep(after)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=90)
@@ -124,8 +167,11 @@ def interrupt(command: list[str], after: float, cwd: Path, env: dict) -> subproc
 def test_ctrl_c_ends_with_one_line(runner, tmp_path):
     env = {**os.environ, "MILVUS_URI": str(tmp_path / "ctrlc.db"), "PYTHONUNBUFFERED": "1"}
     lesson = "step02_core_features/02_search_tuning.py"
-    command = ([sys.executable, "-m", "common.curriculum", "run", "2.2"] if runner
-               else [sys.executable, str(lesson_path(lesson))])
+    command = (
+        [sys.executable, "-m", "course.curriculum", "run", "2.2"]
+        if runner
+        else [sys.executable, str(lesson_path(lesson))]
+    )
     done = interrupt(command, after=8, cwd=REPO_ROOT, env=env)
     assert done.returncode == 130, (done.stdout[-500:], done.stderr[-2000:])
     assert done.stderr.strip() == "interrupted", done.stderr[-2000:]
@@ -135,8 +181,15 @@ def test_a_dead_uri_leaves_the_previous_backup_alone(tmp_path):
     previous = tmp_path / "s4_l5_catalog"
     previous.mkdir()
     (previous / "manifest.json").write_text(json.dumps({"row_count": 5000}))
-    done = run_lesson_script("step04_advanced/05_backup_restore.py", "--uri", "http://127.0.0.1:1", "--dir", str(tmp_path),
-                             cwd=tmp_path, timeout=60)
+    done = run_lesson_script(
+        "step04_advanced/05_backup_restore.py",
+        "--uri",
+        "http://127.0.0.1:1",
+        "--dir",
+        str(tmp_path),
+        cwd=tmp_path,
+        timeout=60,
+    )
     clean_failure(done, "http://127.0.0.1:1")
     assert json.loads((previous / "manifest.json").read_text()) == {"row_count": 5000}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s4_l5_catalog"]
@@ -149,8 +202,11 @@ def start_streaming(tmp_path, name: str) -> tuple[subprocess.Popen, list[tuple[i
     """Start the lesson on a Lite file under ``tmp_path`` and wait until its consumer runs."""
     lesson = subprocess.Popen(
         [sys.executable, str(lesson_path(STREAMING)), "--events", "100000", "--rate", "500"],
-        cwd=tmp_path, env={**os.environ, "MILVUS_URI": str(tmp_path / f"{name}.db")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path,
+        env={**os.environ, "MILVUS_URI": str(tmp_path / f"{name}.db")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         consumers = [p for p in running_processes() if "--role consumer" in p[1] and f"events_{lesson.pid}" in p[1]]
@@ -183,7 +239,12 @@ def test_streaming_lesson_killed_leaves_no_process_behind(how, tmp_path):
     while time.monotonic() < deadline and alive & {pid for pid, _ in running_processes()}:
         time.sleep(0.2)
     assert not alive & {pid for pid, _ in running_processes()}, "left behind: " + str(consumers + helpers_started)
-    rerun = subprocess.run([sys.executable, str(lesson_path(STREAMING)), "--events", "300"], cwd=tmp_path,
-                           env={**os.environ, "MILVUS_URI": str(tmp_path / "streamkill.db")},
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        [sys.executable, str(lesson_path(STREAMING)), "--events", "300"],
+        cwd=tmp_path,
+        env={**os.environ, "MILVUS_URI": str(tmp_path / "streamkill.db")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]  # the database lock was released with the processes

@@ -18,6 +18,12 @@ def test_streaming_20000_events_every_one_once(tmp_path):
 
 def test_backup_restore_20000_rows_identical(tmp_path):
     env = {"MILVUS_URI": str(tmp_path / "backup.db"), "COURSE_MILVUS_URI": ""}
-    result = run_lesson("step04_advanced/05_backup_restore.py", "--n", "20000", "--dir", str(tmp_path / "backups"),
-                        env={**os.environ, **env})
+    result = run_lesson(
+        "step04_advanced/05_backup_restore.py",
+        "--n",
+        "20000",
+        "--dir",
+        str(tmp_path / "backups"),
+        env={**os.environ, **env},
+    )
     check_backup(result, 20000)

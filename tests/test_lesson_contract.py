@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 
 from common.config import REPO_ROOT
-from common.curriculum import discover
-from common.docs_code import DOCS, references, regions, sync
 
 import pytest
+
+from course.curriculum import discover
+from course.docs_code import DOCS, references, regions, sync
 
 MAX_FUNCTION_LINES = 60
 LESSONS = discover()
@@ -43,7 +44,7 @@ def test_lesson_code_is_shown_in_its_docs(lesson):
 
 def test_docs_blocks_are_identical_to_the_lessons():
     problems = [problem for doc in sorted(DOCS.glob("*.md")) for problem in sync(doc, write=False)]
-    assert not problems, "\n".join(problems) + "\nrun: python -m common.docs_code"
+    assert not problems, "\n".join(problems) + "\nrun: python -m course.docs_code"
 
 
 def test_a_changed_lesson_is_caught(tmp_path, monkeypatch):
@@ -52,8 +53,10 @@ def test_a_changed_lesson_is_caught(tmp_path, monkeypatch):
     lesson.parent.mkdir()
     lesson.write_text("x = 1\n# docs:begin part\nclient.search(collection_name='c', limit=3)\n# docs:end\n")
     doc = tmp_path / "docs.md"
-    doc.write_text("<!-- code: step09_x/01_y.py#part -->\n```python\nclient.search(collection_name='c', limit=5)\n```\n")
-    monkeypatch.setattr("common.docs_code.REPO_ROOT", tmp_path)
+    doc.write_text(
+        "<!-- code: step09_x/01_y.py#part -->\n```python\nclient.search(collection_name='c', limit=5)\n```\n"
+    )
+    monkeypatch.setattr("course.docs_code.REPO_ROOT", tmp_path)
     assert sync(doc, write=False) == ["docs.md:1: the block for step09_x/01_y.py#part differs from the lesson"]
     sync(doc, write=True)
     assert sync(doc, write=False) == []
@@ -61,12 +64,19 @@ def test_a_changed_lesson_is_caught(tmp_path, monkeypatch):
 
 
 # The words are assembled here so that this file does not match its own check.
-UNFOLLOWABLE = [re.compile(p, re.IGNORECASE) for p in (r"\bgu" + r"ide\b", "DESIGN" + r"\.md", r"\bthe iss" + r"ue\b",
-                                                       r"\biss" + r"ue\s*#?\d")]
+UNFOLLOWABLE = [
+    re.compile(p, re.IGNORECASE)
+    for p in (r"\bgu" + r"ide\b", "DESIGN" + r"\.md", r"\bthe iss" + r"ue\b", r"\biss" + r"ue\s*#?\d")
+]
 
 
 def test_nothing_points_at_material_a_learner_does_not_have():
-    files = [p for folder in ("common", "tests", "docs") for p in (REPO_ROOT / folder).rglob("*") if p.suffix in (".py", ".md")]
+    files = [
+        p
+        for folder in ("common", "tests", "docs")
+        for p in (REPO_ROOT / folder).rglob("*")
+        if p.suffix in (".py", ".md")
+    ]
     files += [lesson.path for lesson in LESSONS] + [REPO_ROOT / "README.md"]
     hits = []
     for path in files:
@@ -79,10 +89,31 @@ def test_nothing_points_at_material_a_learner_does_not_have():
 # The calls the course teaches. Wherever one is first used in the course, it is written with
 # keyword arguments, one comment per argument line, so a reader learns what each argument does.
 TAUGHT = (
-    "MilvusClient", "create_schema", "add_field", "prepare_index_params", "add_index", "create_collection",
-    "insert", "flush", "create_index", "load_collection", "search", "query", "get", "upsert", "delete",
-    "create_partition", "load_partitions", "hybrid_search", "AnnSearchRequest", "query_iterator",
-    "create_alias", "alter_alias", "create_role", "grant_privilege", "create_user",
+    "MilvusClient",
+    "create_schema",
+    "add_field",
+    "prepare_index_params",
+    "add_index",
+    "create_collection",
+    "insert",
+    "flush",
+    "create_index",
+    "load_collection",
+    "search",
+    "query",
+    "get",
+    "upsert",
+    "delete",
+    "create_partition",
+    "load_partitions",
+    "hybrid_search",
+    "AnnSearchRequest",
+    "query_iterator",
+    "create_alias",
+    "alter_alias",
+    "create_role",
+    "grant_privilege",
+    "create_user",
 )
 
 

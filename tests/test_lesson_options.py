@@ -10,9 +10,10 @@ import contextlib
 import io
 
 from common import cli
-from common.curriculum import discover, load_module
 
 import pytest
+
+from course.curriculum import discover, load_module
 
 LESSONS = discover()
 
@@ -39,8 +40,11 @@ def lesson_parser(lesson) -> argparse.ArgumentParser:
 
 
 def numeric_options(parser) -> list[argparse.Action]:
-    return [action for action in parser._actions
-            if action.option_strings and (action.type in (int, float) or isinstance(action.type, cli.Bounded))]
+    return [
+        action
+        for action in parser._actions
+        if action.option_strings and (action.type in (int, float) or isinstance(action.type, cli.InRange))
+    ]
 
 
 def refusal(parser, argv: list[str]) -> str:
@@ -58,11 +62,15 @@ def test_numeric_options_have_ranges_and_refuse_bad_values(lesson):
     options = numeric_options(parser)
     for action in options:
         name = action.option_strings[0]
-        assert isinstance(action.type, cli.Bounded), f"{lesson.name} {name}: type {action.type} has no range (use cli.count/cli.real)"
+        assert isinstance(action.type, cli.InRange), (
+            f"{lesson.name} {name}: type {action.type} has no range (use cli.count/cli.real)"
+        )
         bounded = action.type
         defaults = action.default if isinstance(action.default, list) else [action.default]
         for default in defaults:
-            assert default is None or bounded.low <= default <= bounded.high, f"{name} default {default} outside its range"
+            assert default is None or bounded.low <= default <= bounded.high, (
+                f"{name} default {default} outside its range"
+            )
         bad = {-5, bounded.high * 10 + 1, 10**15}
         if bounded.low > 0:
             bad |= {0, bounded.low - (1 if bounded.kind is int else bounded.low / 2)}

@@ -100,7 +100,12 @@ def test_dead_uri_fails_fast_with_one_message(lesson, tmp_path):
 def test_lite_path_in_milvus_uri_works_from_a_plain_shell(tmp_path):
     """A learner's `MILVUS_URI=./my.db python lesson.py`: pymilvus rejects a file path at import,
     so every lesson must import `common` (which moves it aside) before pymilvus."""
-    done = run_lesson_script("step01_basics/04_insert_and_search.py", *SMALL["step01_basics/04_insert_and_search.py"], cwd=tmp_path,
-                             env={"MILVUS_URI": str(tmp_path / "plain.db")}, unset=("COURSE_MILVUS_URI",))
+    done = run_lesson_script(
+        "step01_basics/04_insert_and_search.py",
+        *SMALL["step01_basics/04_insert_and_search.py"],
+        cwd=tmp_path,
+        env={"MILVUS_URI": str(tmp_path / "plain.db")},
+        unset=("COURSE_MILVUS_URI",),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Illegal uri" not in done.stderr

@@ -43,7 +43,10 @@ def test_index_comparison(engine_info):
     for name in measured - {"FLAT"}:
         assert rows[name]["params applied"] is (engine_info.kind == "server"), (name, rows[name])
     # the table names how each index was built
-    assert rows["IVF_FLAT"]["build params"]["nlist"] > 0 and rows["HNSW"]["build params"] == {"M": 16, "efConstruction": 128}
+    assert rows["IVF_FLAT"]["build params"]["nlist"] > 0 and rows["HNSW"]["build params"] == {
+        "M": 16,
+        "efConstruction": 128,
+    }
     # the arithmetic: SQ8 stores 1 byte per dimension instead of 4
     assert rows["IVF_SQ8"]["memory MB"] < rows["IVF_FLAT"]["memory MB"] / 2.5
     if "IVF_PQ" in measured:  # 16x compression costs recall at the same nprobe (docs, step 2)

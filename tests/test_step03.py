@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from common.config import REPO_ROOT, load_settings
-from common.curriculum import discover
 
 import numpy as np
 import pytest
 
+from course.curriculum import discover
 from tests.helpers import expected_for, run_lesson, run_lesson_script
 
 pytestmark = pytest.mark.lesson
@@ -21,11 +21,14 @@ TEXT = "step03_use_cases/01_text_search.py"
 IMAGE = "step03_use_cases/02_image_search.py"
 RECOMMEND = "step03_use_cases/03_recommendation.py"
 BENCH = "step03_use_cases/04_benchmark.py"
-HANG_GUARD = 5  # a lesson that takes more than 5× its budget (common.curriculum.BUDGET_S) is stuck, not slow
+HANG_GUARD = 5  # a lesson that takes more than 5× its budget (course.curriculum.BUDGET_S) is stuck, not slow
 
 # The keyword baseline each engine runs, and what the text lesson must skip there.
-KEYWORD = {("lite", "*"): "keyword (Milvus BM25)", ("server", "2.3"): "keyword (NumPy BM25)",
-           ("server", "*"): "keyword (Milvus BM25)"}
+KEYWORD = {
+    ("lite", "*"): "keyword (Milvus BM25)",
+    ("server", "2.3"): "keyword (NumPy BM25)",
+    ("server", "*"): "keyword (Milvus BM25)",
+}
 TEXT_SKIPS = {("lite", "*"): set(), ("server", "2.3"): {"bm25", "hybrid"}, ("server", "*"): set()}
 
 
@@ -67,11 +70,14 @@ def test_text_search(engine_info):
     assert again["encoding"]["seconds"] < 5
 
 
-@pytest.mark.parametrize("setting, lesson, value", [
-    ("EMBEDDING_MODEL", TEXT, "/no/such/model"),
-    ("EMBEDDING_MODEL", TEXT, "no-such-model-on-this-machine"),
-    ("IMAGE_MODEL", IMAGE, "/no/such/clip"),
-])
+@pytest.mark.parametrize(
+    "setting, lesson, value",
+    [
+        ("EMBEDDING_MODEL", TEXT, "/no/such/model"),
+        ("EMBEDDING_MODEL", TEXT, "no-such-model-on-this-machine"),
+        ("IMAGE_MODEL", IMAGE, "/no/such/clip"),
+    ],
+)
 def test_missing_model_is_one_clear_line(setting, lesson, value, tmp_path):
     done = run_lesson_script(lesson, cwd=tmp_path, env={setting: value, "HF_HUB_OFFLINE": "1"}, timeout=120)
     assert done.returncode == 2
@@ -123,9 +129,28 @@ def exact_ids_by_hand(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarr
 def test_benchmark_two_engines_and_recall_checked_independently(engine_info, tmp_path):
     n, dim, queries, seed = 6000, 64, 100, 11
     second = str(tmp_path / "second_engine.db")  # a Milvus Lite file beside the engine under test
-    result, _ = timed_lesson(BENCH, "--uri", load_settings().milvus_uri, "--uri", second, "--n", str(n),
-                             "--dim", str(dim), "--queries", str(queries), "--seed", str(seed), "--samples", "300",
-                             "--window", "0.5", "--in-flight", "1", "16")
+    result, _ = timed_lesson(
+        BENCH,
+        "--uri",
+        load_settings().milvus_uri,
+        "--uri",
+        second,
+        "--n",
+        str(n),
+        "--dim",
+        str(dim),
+        "--queries",
+        str(queries),
+        "--seed",
+        str(seed),
+        "--samples",
+        "300",
+        "--window",
+        "0.5",
+        "--in-flight",
+        "1",
+        "16",
+    )
     rows = result["results"]
     assert [(r["index"]) for r in rows] == ["FLAT", "HNSW", "FLAT", "HNSW"]
     assert len({r["engine"] for r in rows}) == 2
@@ -184,9 +209,17 @@ def untrained_tiny_clip(folder: Path) -> Path:
     images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
     config = CLIPConfig(
-        text_config={**small, "vocab_size": len(vocab), "max_position_embeddings": 32,
-                     "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
-        vision_config={**small, "image_size": 32, "patch_size": 8}, projection_dim=16)
+        text_config={
+            **small,
+            "vocab_size": len(vocab),
+            "max_position_embeddings": 32,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+            "pad_token_id": 1,
+        },
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
     CLIPModel(config).save_pretrained(folder)
     CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
     return folder

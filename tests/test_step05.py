@@ -45,9 +45,13 @@ def test_prometheus_config_and_alert_rule_unit_tests():
 def test_a_rule_test_fails_when_the_rule_would_not_fire(tmp_path):
     """Proof that the rule tests can fail: raise the p95 threshold and the 'fires' case must break."""
     require_tools("promtool")
-    (tmp_path / "alerts.yml").write_text((MONITORING / "alerts.yml").read_text().replace("[5m]))) > 100", "[5m]))) > 1000", 1))
+    (tmp_path / "alerts.yml").write_text(
+        (MONITORING / "alerts.yml").read_text().replace("[5m]))) > 100", "[5m]))) > 1000", 1)
+    )
     (tmp_path / "alerts_test.yml").write_text((MONITORING / "alerts_test.yml").read_text())
-    tested = subprocess.run(["promtool", "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    tested = subprocess.run(
+        ["promtool", "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert tested.returncode != 0
     assert "MilvusSearchP95High" in tested.stdout + tested.stderr
 
@@ -64,7 +68,9 @@ def test_alertmanager_config_and_routes():
 def test_broken_alertmanager_config_is_refused(tmp_path):
     require_tools("amtool")
     broken = tmp_path / "alertmanager.yml"
-    broken.write_text((MONITORING / "alertmanager.yml").read_text().replace("receiver: on-call-pager", "receiver: nobody"))
+    broken.write_text(
+        (MONITORING / "alertmanager.yml").read_text().replace("receiver: on-call-pager", "receiver: nobody")
+    )
     assert subprocess.run(["amtool", "check-config", str(broken)], capture_output=True).returncode != 0
 
 
@@ -79,7 +85,8 @@ def test_grafana_dashboard_is_provisioned_json():
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     assert {"prometheus", "alertmanager", "grafana"} <= {
-        name for name, svc in compose["services"].items() if svc.get("profiles") == ["monitoring"]}
+        name for name, svc in compose["services"].items() if svc.get("profiles") == ["monitoring"]
+    }
 
 
 def test_kubernetes_lesson_validates_and_refuses_a_broken_manifest():
@@ -119,9 +126,13 @@ def test_helm_renders_a_chart_and_every_resource_is_validated(tmp_path):
     assert all(row["result"] == "valid" for row in rendered)
     assert kube.rendered_facts(docs)["milvus-demo replicas"] == 3  # what we asked for, read back from the render
     # a value that renders an invalid resource is caught by the validator, not by helm
-    broken = kube.render_chart(helm, str(tmp_path / "demo"), kube.K8S / "values-standalone.yaml", ("service.port=grpc",))
-    assert any(row["result"].startswith("invalid") and row["resource"].startswith("Service/")
-               for row in kube.validate_rendered(broken, "values-standalone.yaml"))
+    broken = kube.render_chart(
+        helm, str(tmp_path / "demo"), kube.K8S / "values-standalone.yaml", ("service.port=grpc",)
+    )
+    assert any(
+        row["result"].startswith("invalid") and row["resource"].startswith("Service/")
+        for row in kube.validate_rendered(broken, "values-standalone.yaml")
+    )
     with pytest.raises(kube.BadInput, match="helm template"):
         kube.render_chart(helm, str(tmp_path / "no-such-chart"), kube.K8S / "values-standalone.yaml")
 
@@ -133,16 +144,30 @@ def test_unknown_values_keys_are_caught_in_the_chart_and_its_subcharts(tmp_path)
     for name in ("demo", "store"):
         subprocess.run([helm, "create", str(tmp_path / name)], check=True, capture_output=True, timeout=60)
     (tmp_path / "demo" / "charts").mkdir(exist_ok=True)
-    subprocess.run([helm, "package", str(tmp_path / "store"), "-d", str(tmp_path / "demo" / "charts")], check=True,
-                   capture_output=True, timeout=60)
-    (tmp_path / "demo" / "Chart.yaml").write_text((tmp_path / "demo" / "Chart.yaml").read_text()
-                                                   + "dependencies:\n  - name: store\n    version: 0.1.0\n    alias: db\n")
-    ours = {"replicaCount": 2, "image": {"tag": "v1", "pullPolicy": "Always"}, "resources": {"limits": {"cpu": "2"}},
-            "replicaCout": 3, "service": {"prot": 80}, "db": {"replicaCount": 1, "imagee": {"tag": "x"}},
-            "store": {"replicaCount": 1}}
+    subprocess.run(
+        [helm, "package", str(tmp_path / "store"), "-d", str(tmp_path / "demo" / "charts")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    (tmp_path / "demo" / "Chart.yaml").write_text(
+        (tmp_path / "demo" / "Chart.yaml").read_text()
+        + "dependencies:\n  - name: store\n    version: 0.1.0\n    alias: db\n"
+    )
+    ours = {
+        "replicaCount": 2,
+        "image": {"tag": "v1", "pullPolicy": "Always"},
+        "resources": {"limits": {"cpu": "2"}},
+        "replicaCout": 3,
+        "service": {"prot": 80},
+        "db": {"replicaCount": 1, "imagee": {"tag": "x"}},
+        "store": {"replicaCount": 1},
+    }
     for chart in (tmp_path / "demo", tmp_path / "demo.tgz"):
         if chart.suffix == ".tgz":
-            subprocess.run([helm, "package", str(tmp_path / "demo"), "-d", str(tmp_path)], check=True, capture_output=True)
+            subprocess.run(
+                [helm, "package", str(tmp_path / "demo"), "-d", str(tmp_path)], check=True, capture_output=True
+            )
             chart = next(tmp_path.glob("demo-*.tgz"))
         found = kube.unknown_keys(ours, kube.chart_defaults(chart))
         assert sorted(found) == ["db.imagee", "replicaCout", "service.prot", "store"], found
@@ -153,7 +178,10 @@ def test_network_policies_select_milvus_etcd_and_minio_pods():
     import yaml
 
     labels = yaml.safe_load((REPO_ROOT / "tests/fixtures/milvus-chart-pod-labels.yaml").read_text())["pod_labels"]
-    policies = {p["metadata"]["name"]: p for p in yaml.safe_load_all((REPO_ROOT / "step05_production/k8s/networkpolicy.yaml").read_text())}
+    policies = {
+        p["metadata"]["name"]: p
+        for p in yaml.safe_load_all((REPO_ROOT / "step05_production/k8s/networkpolicy.yaml").read_text())
+    }
 
     def selected(selector: dict) -> set[str]:
         return {pod for pod, have in labels.items() if selector.items() <= have.items()}
@@ -163,7 +191,9 @@ def test_network_policies_select_milvus_etcd_and_minio_pods():
     assert selected(policies["etcd-from-milvus-only"]["spec"]["podSelector"]["matchLabels"]) == {"milvus-etcd"}
     assert selected(policies["minio-from-milvus-only"]["spec"]["podSelector"]["matchLabels"]) == {"milvus-minio"}
     for name in ("etcd-from-milvus-only", "minio-from-milvus-only"):
-        sources = [peer["podSelector"]["matchLabels"] for rule in policies[name]["spec"]["ingress"] for peer in rule["from"]]
+        sources = [
+            peer["podSelector"]["matchLabels"] for rule in policies[name]["spec"]["ingress"] for peer in rule["from"]
+        ]
         assert milvus <= selected(sources[0])  # Milvus' own pods are the first admitted source
     ports = {rule["ports"][0]["port"] for rule in policies["minio-from-milvus-only"]["spec"]["ingress"]}
     assert ports == {9000}
@@ -195,8 +225,10 @@ def test_production_monitoring_lesson():
     result = run_lesson("step05_production/06_production_monitoring.py")
     assert result["config_ok"] and result["rule_tests_ok"] and result["alertmanager_ok"]
     assert result["broken_rule_caught"]
-    assert result["routes"] == {"severity=critical alertname=MilvusDown": "on-call-pager",
-                                "severity=warning alertname=MilvusSearchP95High": "team-channel"}
+    assert result["routes"] == {
+        "severity=critical alertname=MilvusDown": "on-call-pager",
+        "severity=warning alertname=MilvusSearchP95High": "team-channel",
+    }
     assert result["skipped"] == []
 
 
@@ -254,9 +286,14 @@ def test_security_lesson_killed_mid_start_leaves_no_server(tmp_path):
     uri, port = "http://127.0.0.1:19541", 19541
     if not (REPO_ROOT / ".venv-server/bin/milvus-server").exists():
         pytest.skip("needs the embedded server (make server-venv)")
-    lesson = subprocess.Popen([sys.executable, str(REPO_ROOT / "step05_production/05_security.py")], cwd=tmp_path,
-                              env={**os.environ, "MILVUS_URI": uri}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+    lesson = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "step05_production/05_security.py")],
+        cwd=tmp_path,
+        env={**os.environ, "MILVUS_URI": uri},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         for line in lesson.stdout:
             if "A server with authentication" in line:
@@ -264,10 +301,11 @@ def test_security_lesson_killed_mid_start_leaves_no_server(tmp_path):
         deadline = time.monotonic() + 30
         while not any(f"--proxy-port {port}" in cmd for _, cmd in running_processes()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert any(f"--proxy-port {port}" in cmd for _, cmd in running_processes()), "the lesson never started its server"
+        assert any(f"--proxy-port {port}" in cmd for _, cmd in running_processes()), (
+            "the lesson never started its server"
+        )
         time.sleep(5)  # mid-start: etcd and the milvus binary are coming up
     finally:
         returncode = sigterm_and_wait(lesson, timeout=90)
     assert returncode == 130
     assert not any(f"--proxy-port {port}" in cmd or "milvus-secure-" in cmd for _, cmd in running_processes())
-

@@ -8,6 +8,7 @@ EN: Insert row i as {"id": i, "title": titles[i], "embedding": vectors[i]}, at m
 Check it: make check EX=1.2
 """
 
+
 def insert_rows(client, collection: str, vectors: list[list[float]], titles: list[str]) -> int:
     # your code here
     raise NotImplementedError("write this function")

@@ -8,6 +8,7 @@ EN: Return the ids of the k rows nearest to query by COSINE (vector field "embed
 Check it: make check EX=1.3
 """
 
+
 def top_k(client, collection: str, query: list[float], k: int) -> list[int]:
     # your code here
     raise NotImplementedError("write this function")

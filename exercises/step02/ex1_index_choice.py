@@ -11,6 +11,7 @@ EN: Choose the index for 10,000 vectors of 64 dimensions: return (index_type, bu
 Check it: make check EX=2.1
 """
 
+
 def choose_index() -> tuple[str, dict, dict]:
     # your code here
     raise NotImplementedError("write this function")

@@ -9,6 +9,7 @@ EN: Return the ids of the k items with the largest inner product (IP) with user_
 Check it: make check EX=3.1
 """
 
+
 def recommend(client, collection: str, user_vector: list[float], seen_ids: list[int], k: int) -> list[int]:
     # your code here
     raise NotImplementedError("write this function")

@@ -11,6 +11,7 @@ EN: Apply the events ({"id", "version", "embedding"} dicts). After a crash, even
 Check it: make check EX=4.1
 """
 
+
 def apply_events(client, collection: str, events: list[dict]) -> None:
     # your code here
     raise NotImplementedError("write this function")

@@ -10,6 +10,7 @@ EN: Return one Prometheus alerting rule as a dict (one entry of the rules list i
 Check it: make check EX=5.1
 """
 
+
 def alert_rule() -> dict:
     # your code here
     raise NotImplementedError("write this function")

@@ -9,6 +9,7 @@ EN: Make alias point at new_collection: create the alias if it does not exist, m
 Check it: make check EX=5.3
 """
 
+
 def switch(client, alias: str, new_collection: str) -> None:
     # your code here
     raise NotImplementedError("write this function")

@@ -8,10 +8,13 @@ EN: Insert row i as {"id": i, "title": titles[i], "embedding": vectors[i]}, at m
 Check it: make check EX=1.2
 """
 
+
 def insert_rows(client, collection: str, vectors: list[list[float]], titles: list[str]) -> int:
     inserted = 0
     for start in range(0, len(vectors), 500):
-        rows = [{"id": i, "title": titles[i], "embedding": vectors[i]} for i in range(start, min(start + 500, len(vectors)))]
+        rows = [
+            {"id": i, "title": titles[i], "embedding": vectors[i]} for i in range(start, min(start + 500, len(vectors)))
+        ]
         inserted += client.insert(collection_name=collection, data=rows)["insert_count"]
     client.flush(collection_name=collection)
     return inserted

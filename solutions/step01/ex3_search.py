@@ -8,7 +8,13 @@ EN: Return the ids of the k rows nearest to query by COSINE (vector field "embed
 Check it: make check EX=1.3
 """
 
+
 def top_k(client, collection: str, query: list[float], k: int) -> list[int]:
-    hits = client.search(collection_name=collection, data=[query], anns_field="embedding", limit=k,
-                         search_params={"metric_type": "COSINE"})[0]
+    hits = client.search(
+        collection_name=collection,
+        data=[query],
+        anns_field="embedding",
+        limit=k,
+        search_params={"metric_type": "COSINE"},
+    )[0]
     return [hit["id"] for hit in hits]

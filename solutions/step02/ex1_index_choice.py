@@ -11,5 +11,6 @@ EN: Choose the index for 10,000 vectors of 64 dimensions: return (index_type, bu
 Check it: make check EX=2.1
 """
 
+
 def choose_index() -> tuple[str, dict, dict]:
     return "HNSW", {"M": 16, "efConstruction": 200}, {"ef": 128}

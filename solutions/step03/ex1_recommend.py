@@ -9,7 +9,14 @@ EN: Return the ids of the k items with the largest inner product (IP) with user_
 Check it: make check EX=3.1
 """
 
+
 def recommend(client, collection: str, user_vector: list[float], seen_ids: list[int], k: int) -> list[int]:
-    hits = client.search(collection_name=collection, data=[user_vector], anns_field="embedding", limit=k,
-                         filter=f"id not in {list(seen_ids)}", search_params={"metric_type": "IP"})[0]
+    hits = client.search(
+        collection_name=collection,
+        data=[user_vector],
+        anns_field="embedding",
+        limit=k,
+        filter=f"id not in {list(seen_ids)}",
+        search_params={"metric_type": "IP"},
+    )[0]
     return [hit["id"] for hit in hits]

@@ -13,6 +13,7 @@ import math
 
 
 def anomaly_scores(client, collection: str, points: list[list[float]], k: int) -> list[float]:
-    results = client.search(collection_name=collection, data=points, anns_field="embedding", limit=k,
-                            search_params={"metric_type": "L2"})
+    results = client.search(
+        collection_name=collection, data=points, anns_field="embedding", limit=k, search_params={"metric_type": "L2"}
+    )
     return [math.sqrt(max(hits[-1]["distance"], 0.0)) for hits in results]

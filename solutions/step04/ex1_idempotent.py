@@ -11,6 +11,7 @@ EN: Apply the events ({"id", "version", "embedding"} dicts). After a crash, even
 Check it: make check EX=4.1
 """
 
+
 def apply_events(client, collection: str, events: list[dict]) -> None:
     newest: dict[int, dict] = {}
     for event in events:  # within the batch, the newest event per id
@@ -18,7 +19,9 @@ def apply_events(client, collection: str, events: list[dict]) -> None:
             newest[event["id"]] = event
     ids, stored = list(newest), {}
     for start in range(0, len(ids), 500):
-        rows = client.query(collection_name=collection, filter=f"id in {ids[start : start + 500]}", output_fields=["version"])
+        rows = client.query(
+            collection_name=collection, filter=f"id in {ids[start : start + 500]}", output_fields=["version"]
+        )
         stored.update({row["id"]: row["version"] for row in rows})
     changes = [event for key, event in newest.items() if event["version"] > stored.get(key, -1)]
     for start in range(0, len(changes), 500):

@@ -10,10 +10,14 @@ EN: Return one Prometheus alerting rule as a dict (one entry of the rules list i
 Check it: make check EX=5.1
 """
 
+
 def alert_rule() -> dict:
     return {
         "alert": "AppSearchP99High",
-        "expr": 'histogram_quantile(0.99, sum by (le) (rate(course_search_latency_seconds_bucket{job="course-app"}[5m]))) > 0.25',
+        "expr": (
+            "histogram_quantile(0.99, sum by (le) "
+            '(rate(course_search_latency_seconds_bucket{job="course-app"}[5m]))) > 0.25'
+        ),
         "for": "5m",
         "labels": {"severity": "page"},
         "annotations": {"summary": "p99 search latency above 250 ms for 5 minutes"},

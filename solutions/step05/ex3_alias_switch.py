@@ -9,6 +9,7 @@ EN: Make alias point at new_collection: create the alias if it does not exist, m
 Check it: make check EX=5.3
 """
 
+
 def switch(client, alias: str, new_collection: str) -> None:
     if alias in client.list_aliases()["aliases"]:
         client.alter_alias(collection_name=new_collection, alias=alias)  # move it: searches switch at once

@@ -159,7 +159,9 @@ def insert_checked(client: MilvusClient, name: str, rows: Sequence[Mapping], **k
     return client.insert(name, list(rows), **kwargs)
 
 
-def search_ids(client: MilvusClient, name: str, queries: np.ndarray, limit: int, batch: int = 100, **kwargs) -> list[list[int]]:
+def search_ids(
+    client: MilvusClient, name: str, queries: np.ndarray, limit: int, batch: int = 100, **kwargs
+) -> list[list[int]]:
     """Top-``limit`` ids for every query, sent ``batch`` queries per call (for recall, not latency)."""
     found = []
     for start in range(0, len(queries), batch):

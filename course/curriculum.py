@@ -1,11 +1,11 @@
 """The curriculum runner: list lessons, run all / one step / one lesson, summarise.
 
-    python -m common.curriculum list
-    python -m common.curriculum run                 # every lesson, in order
-    python -m common.curriculum run 1               # step 1 only
-    python -m common.curriculum run 1.3 2.1         # single lessons (step.lesson)
-    python -m common.curriculum run step01_basics/03_schema_and_collections.py
-    python -m common.curriculum reset-db            # remove the Milvus Lite database (make reset-db)
+    python -m course.curriculum list
+    python -m course.curriculum run                 # every lesson, in order
+    python -m course.curriculum run 1               # step 1 only
+    python -m course.curriculum run 1.3 2.1         # single lessons (step.lesson)
+    python -m course.curriculum run step01_basics/03_schema_and_collections.py
+    python -m course.curriculum reset-db            # remove the Milvus Lite database (make reset-db)
 
 Each lesson runs in its own process, so one lesson's failure (or crash)
 cannot poison the next. The summary table shows status, seconds and each
@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import cli
 from common.config import REPO_ROOT, is_lite_uri, load_settings
 from common.connection import check_lite_lock
 from common.errors import CourseError, interrupt_on_signal
@@ -39,11 +40,31 @@ from common.report import fmt, heading, new_figure, save_figure, save_json, tabl
 # budget; `make bench` fails when one is over, or the total is. Tests only guard against hangs (several
 # times the budget), so a slower laptop still passes them.
 BUDGET_S = {
-    "1.1": 3, "1.2": 5, "1.3": 3, "1.4": 8,
-    "2.1": 15, "2.2": 38, "2.3": 8, "2.4": 13,
-    "3.1": 50, "3.2": 7, "3.3": 10, "3.4": 44, "3.5": 6,
-    "4.1": 12, "4.2": 8, "4.3": 11, "4.4": 40, "4.5": 5, "4.6": 4,
-    "5.1": 2, "5.2": 2, "5.3": 8, "5.4": 14, "5.5": 2, "5.6": 2,
+    "1.1": 3,
+    "1.2": 5,
+    "1.3": 3,
+    "1.4": 8,
+    "2.1": 15,
+    "2.2": 38,
+    "2.3": 8,
+    "2.4": 13,
+    "3.1": 50,
+    "3.2": 7,
+    "3.3": 10,
+    "3.4": 44,
+    "3.5": 6,
+    "4.1": 12,
+    "4.2": 8,
+    "4.3": 11,
+    "4.4": 40,
+    "4.5": 5,
+    "4.6": 4,
+    "5.1": 2,
+    "5.2": 2,
+    "5.3": 8,
+    "5.4": 14,
+    "5.5": 2,
+    "5.6": 2,
 }
 TOTAL_BUDGET_S = 300
 
@@ -91,13 +112,14 @@ def select(lessons: list[Lesson], selectors: list[str]) -> list[Lesson]:
     chosen = []
     for selector in selectors:
         matches = [
-            lesson for lesson in lessons
+            lesson
+            for lesson in lessons
             if selector in (str(lesson.step), lesson.id, lesson.path.name, lesson.name, lesson.path.stem)
             or selector.rstrip("/") == lesson.path.parent.name
             or (Path(selector).exists() and Path(selector).resolve() == lesson.path.resolve())
         ]
         if not matches:
-            raise CourseError(f"no lesson matches {selector!r}", "run `python -m common.curriculum list` to see them")
+            raise CourseError(f"no lesson matches {selector!r}", "run `python -m course.curriculum list` to see them")
         chosen += [m for m in matches if m not in chosen]
     return chosen
 
@@ -117,10 +139,7 @@ def run_child(path: Path, result_file: Path, argv: list[str]) -> int:
     """
     signal.signal(signal.SIGTERM, interrupt_on_signal)
     try:
-        result = load_module(path).main(argv)
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        result = load_module(path).main(argv)  # a CourseError goes on to cli.run: its message, exit 2
     except KeyboardInterrupt:
         return 130
     result_file.write_text(json.dumps(result, default=str))
@@ -134,7 +153,9 @@ def ignore_sigint() -> None:
 
 def run_one(command: list[str]) -> int:
     """Run a lesson child; on Ctrl-C stop it (SIGTERM, then SIGKILL) and re-raise KeyboardInterrupt."""
-    child = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=ignore_sigint)
+    child = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=ignore_sigint
+    )
     try:
         return child.wait()
     except KeyboardInterrupt:
@@ -153,7 +174,15 @@ def run_lessons(lessons: list[Lesson], extra_argv: list[str]) -> list[dict]:
         heading(f"[{position}/{len(lessons)}] {lesson.name}")
         with tempfile.TemporaryDirectory() as tmp:
             result_file = Path(tmp) / "result.json"
-            command = [sys.executable, "-m", "common.curriculum", "_child", str(lesson.path), str(result_file), *extra_argv]
+            command = [
+                sys.executable,
+                "-m",
+                "course.curriculum",
+                "_child",
+                str(lesson.path),
+                str(result_file),
+                *extra_argv,
+            ]
             start = time.perf_counter()
             code = run_one(command)
             seconds = time.perf_counter() - start
@@ -162,33 +191,59 @@ def run_lessons(lessons: list[Lesson], extra_argv: list[str]) -> list[dict]:
         status = "ok" if code == 0 else f"FAILED (exit {code})"
         if code == 0 and skipped:
             status += f" ({len(skipped)} skipped)"
-        rows.append({
-            "lesson": lesson.name, "status": status, "seconds": round(seconds, 1), "budget s": lesson.budget_s,
-            "over budget": seconds > lesson.budget_s,
-            "headline": result.get("headline", ""), "skipped": skipped, "result": result,
-        })
+        rows.append(
+            {
+                "lesson": lesson.name,
+                "status": status,
+                "seconds": round(seconds, 1),
+                "budget s": lesson.budget_s,
+                "over budget": seconds > lesson.budget_s,
+                "headline": result.get("headline", ""),
+                "skipped": skipped,
+                "result": result,
+            }
+        )
     return rows
 
 
 def summarise(rows: list[dict]) -> None:
     heading("Summary")
-    table([{**{k: r[k] for k in ("lesson", "status", "seconds", "budget s")},
-            "": "OVER" if r["over budget"] else "", "headline": r["headline"]} for r in rows])
+    table(
+        [
+            {
+                **{k: r[k] for k in ("lesson", "status", "seconds", "budget s")},
+                "": "OVER" if r["over budget"] else "",
+                "headline": r["headline"],
+            }
+            for r in rows
+        ]
+    )
     total = sum(r["seconds"] for r in rows)
     failed = [r["lesson"] for r in rows if r["status"].startswith("FAILED")]
     steps: dict[str, float] = {}
     for row in rows:
         steps[row["lesson"].split("/")[0]] = steps.get(row["lesson"].split("/")[0], 0.0) + row["seconds"]
-    print(f"\n{len(rows)} lessons, {len(rows) - len(failed)} ok, {len(failed)} failed, {fmt(total)} s in all"
-          f" ({', '.join(f'{step} {fmt(seconds)} s' for step, seconds in steps.items())})")
+    print(
+        f"\n{len(rows)} lessons, {len(rows) - len(failed)} ok, {len(failed)} failed, {fmt(total)} s in all"
+        f" ({', '.join(f'{step} {fmt(seconds)} s' for step, seconds in steps.items())})"
+    )
     over = [r["lesson"] for r in rows if r["over budget"]]
     if over:
         print(f"over budget: {', '.join(over)} (budgets are for Milvus Lite at default size on an idle 2-core machine)")
     for row in rows:
         for line in row["skipped"]:
             print(f"  {row['lesson']}: {line}")
-    json_path = save_json("curriculum", {"lessons": rows, "total_seconds": total, "step_seconds": steps, "failed": failed,
-                                         "over_budget": over, "total_budget_s": TOTAL_BUDGET_S})
+    json_path = save_json(
+        "curriculum",
+        {
+            "lessons": rows,
+            "total_seconds": total,
+            "step_seconds": steps,
+            "failed": failed,
+            "over_budget": over,
+            "total_budget_s": TOTAL_BUDGET_S,
+        },
+    )
     fig, ax = new_figure(8, 0.4 * len(rows) + 1.5)
     colors = ["tab:red" if r["status"].startswith("FAILED") else "tab:green" for r in rows]
     ax.barh([r["lesson"] for r in rows][::-1], [r["seconds"] for r in rows][::-1], color=colors[::-1])
@@ -210,24 +265,20 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = sub.add_parser("run", help="run lessons (all by default)")
     run_parser.add_argument("selectors", nargs="*", help='step ("1"), lesson ("1.3") or file name')
     run_parser.add_argument("--uri", help="Milvus URI for every lesson (default: MILVUS_URI / Milvus Lite)")
-    run_parser.add_argument("--check-budget", action="store_true",
-                            help=f"exit 1 when a lesson is over its budget or all take over {TOTAL_BUDGET_S} s (make bench)")
+    run_parser.add_argument(
+        "--check-budget",
+        action="store_true",
+        help=f"exit 1 when a lesson is over its budget or all take over {TOTAL_BUDGET_S} s (make bench)",
+    )
     args = parser.parse_args(argv)
 
-    try:
-        if args.action == "reset-db":
-            return reset_db()
-        lessons = select(discover(), getattr(args, "selectors", []))
-        if args.action == "list":
-            table([{"id": lesson.id, "lesson": lesson.name, "what it shows": lesson.summary} for lesson in lessons])
-            return 0
-        rows = run_lessons(lessons, ["--uri", args.uri] if args.uri else [])
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    if args.action == "reset-db":
+        return reset_db()
+    lessons = select(discover(), getattr(args, "selectors", []))
+    if args.action == "list":
+        table([{"id": lesson.id, "lesson": lesson.name, "what it shows": lesson.summary} for lesson in lessons])
+        return 0
+    rows = run_lessons(lessons, ["--uri", args.uri] if args.uri else [])
     summarise(rows)
     if any(r["status"].startswith("FAILED") for r in rows):
         return 1
@@ -243,8 +294,10 @@ def reset_db() -> int:
     settings = load_settings()
     uri = settings.milvus_uri
     if not is_lite_uri(uri):
-        raise CourseError(f"MILVUS_URI is a server ({uri}): reset-db only removes a Milvus Lite database",
-                          "drop collections on a server with client.drop_collection(...)")
+        raise CourseError(
+            f"MILVUS_URI is a server ({uri}): reset-db only removes a Milvus Lite database",
+            "drop collections on a server with client.drop_collection(...)",
+        )
     db = Path(uri)
     if not db.exists():
         print(f"nothing to remove: {db} does not exist")
@@ -252,11 +305,14 @@ def reset_db() -> int:
     check_lite_lock(uri)  # never pull a database from under a running lesson
     collections = sorted(p.name for p in (db / "collections").glob("*")) if (db / "collections").is_dir() else []
     size = sum(f.stat().st_size for f in db.rglob("*") if f.is_file())
-    print(f"removing the Milvus Lite database {db} ({size / 2**20:.1f} MiB; collections: {', '.join(collections) or 'none'})")
+    print(
+        f"removing the Milvus Lite database {db} ({size / 2**20:.1f} MiB; collections: "
+        f"{', '.join(collections) or 'none'})"
+    )
     shutil.rmtree(db)
     print("removed; the next lesson creates a fresh database")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

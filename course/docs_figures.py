@@ -1,7 +1,7 @@
 """The figures in docs/img/: drawn here (HNSW layers, IVF cells) or made by the lessons themselves.
 
-    python -m common.docs_figures            # draw the diagrams and re-run the lessons that plot
-    python -m common.docs_figures --diagrams # only the two diagrams (a second, no Milvus needed)
+    python -m course.docs_figures            # draw the diagrams and re-run the lessons that plot
+    python -m course.docs_figures --diagrams # only the two diagrams (a second, no Milvus needed)
 
 Lessons run on a temporary Milvus Lite file with their default arguments, write their PNGs to a
 temporary reports folder, and the PNGs are copied into docs/img/ under the same names.
@@ -77,8 +77,11 @@ def hnsw_layers() -> Path:
                 ax.plot(*points[[i, j]].T, color="gray", linewidth=0.6)
         ax.scatter(*points[members].T, s=20, color="tab:blue")
         ax.set(xlim=(0, 10), ylim=(0, 10), xticks=[], yticks=[], title=f"layer {layer}: {len(members)} points")
-    fig.suptitle("HNSW: a search enters at the top layer, walks greedily to the nearest point, and goes down a layer; "
-                 "ef = how many candidates it keeps", fontsize=9)
+    fig.suptitle(
+        "HNSW: a search enters at the top layer, walks greedily to the nearest point, and goes down a layer; "
+        "ef = how many candidates it keeps",
+        fontsize=9,
+    )
     return save(fig, "hnsw_layers.png")
 
 

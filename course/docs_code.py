@@ -10,8 +10,8 @@ and a chapter in docs/ names it right before a ```python block:
 
     <!-- code: step01_basics/04_insert_and_search.py#create-collection -->
 
-``python -m common.docs_code`` rewrites every such block from its lesson;
-``python -m common.docs_code --check`` (and the tests) report every block
+``python -m course.docs_code`` rewrites every such block from its lesson;
+``python -m course.docs_code --check`` (and the tests) report every block
 that differs, so the docs cannot drift from the code.
 """
 

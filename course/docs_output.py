@@ -1,8 +1,8 @@
 """The output blocks in docs/step0*.md, captured from a real run and refreshed by one command.
 
-    python -m common.docs_output           # run every step once on a fresh Milvus Lite file, rewrite the blocks
-    python -m common.docs_output 2 4       # only the chapters of steps 2 and 4
-    python -m common.docs_output --check   # every output block has its marker and header (no run; the tests)
+    python -m course.docs_output           # run every step once on a fresh Milvus Lite file, rewrite the blocks
+    python -m course.docs_output 2 4       # only the chapters of steps 2 and 4
+    python -m course.docs_output --check   # every output block has its marker and header (no run; the tests)
 
 Each output block in a chapter sits under a marker comment that says where its text comes from::
 
@@ -31,7 +31,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from common.config import REPO_ROOT
-from common.curriculum import discover
+
+from course.curriculum import discover
 
 DOCS = REPO_ROOT / "docs"
 MARKER = re.compile(r"<!-- output: (\S+)((?: \w+=\"[^\"]*\")*) -->")
@@ -94,14 +95,18 @@ def problems(path: Path) -> list[str]:
 
 def run(command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = [line.replace(f"{REPO_ROOT}/", "") for line in done.stdout.split("\n")]  # paths as a learner's clone shows them
+    lines = [
+        line.replace(f"{REPO_ROOT}/", "") for line in done.stdout.split("\n")
+    ]  # paths as a learner's clone shows them
     return done.returncode, [line for line in lines if not GRPC_LOG.match(line)]
 
 
 def split_by_lesson(lines: list[str]) -> dict[str, list[str]]:
     """The runner's output, cut at its '== [i/n] lesson ==' headings; its last '== Summary' under 'summary'."""
     last = max(i for i, line in enumerate(lines) if line.startswith("== Summary"))
-    parts: dict[str, list[str]] = {"summary": [line for line in lines[last:] if not line.startswith(("report:", "plot:"))]}
+    parts: dict[str, list[str]] = {
+        "summary": [line for line in lines[last:] if not line.startswith(("report:", "plot:"))]
+    }
     current = None
     for line in lines[:last]:
         heading = re.match(r"== \[\d+/\d+\] (\S+)", line)
@@ -152,7 +157,7 @@ def alone(marker: Marker, lesson, env: dict[str, str]) -> tuple[str, list[str]] 
 def refresh(path: Path, step: int, env: dict[str, str]) -> None:
     """Run the step once (and any lesson that needs its own variables), then rewrite every marked block."""
     print(f"running step {step} for {path.name} ...", flush=True)
-    code, output = run([sys.executable, "-m", "common.curriculum", "run", str(step)], env)
+    code, output = run([sys.executable, "-m", "course.curriculum", "run", str(step)], env)
     if code != 0:
         raise SystemExit("error: a lesson failed; nothing rewritten\n" + "\n".join(output[-20:]))
     parts = split_by_lesson(output)
@@ -170,7 +175,7 @@ def refresh(path: Path, step: int, env: dict[str, str]) -> None:
             shown = excerpt(body, marker.get("from"), marker.get("to"))
         fence = marker.line + 1
         close = next(i for i in range(fence + 1, len(lines)) if lines[i] == "```")
-        lines[fence + 1:close] = [header(command, body)] + shown
+        lines[fence + 1 : close] = [header(command, body)] + shown
     path.write_text("\n".join(lines))
 
 
