@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 from common.errors import BadInput, CourseError
 
+import dotenv
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
@@ -213,9 +214,30 @@ def read_env_file(env_file: Path, strict: bool = False) -> dict[str, str]:
         logger.setLevel(previous)
 
 
+def _tolerant_load_dotenv(*args, **kwargs) -> bool:
+    """python-dotenv's ``load_dotenv``, but a ``.env`` it cannot read or decode loads nothing instead of raising.
+
+    pymilvus calls ``load_dotenv()`` when it is imported, before any lesson code runs: a ``.env`` saved in
+    cp949 or one that cannot be read would end every lesson in a traceback from inside pymilvus. The course
+    reads ``.env`` itself (``load_settings``) and names such a file in one line, with the fix.
+    """
+    try:
+        return _ORIGINAL_LOAD_DOTENV(*args, **kwargs)
+    except (UnicodeDecodeError, OSError):
+        return False
+
+
+_ORIGINAL_LOAD_DOTENV = dotenv.load_dotenv
+
+
 def shield_milvus_uri() -> None:
-    """Hide MILVUS_URI from pymilvus' import-time parser (see module doc); ``load_settings`` reads it back."""
+    """Hide MILVUS_URI from pymilvus' import-time parser (see module doc); ``load_settings`` reads it back.
+
+    Also makes pymilvus' own ``load_dotenv()`` tolerate an unreadable or non-UTF-8 ``.env`` (the course
+    reports it clearly when it reads the settings).
+    """
     logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # pymilvus' own load_dotenv() would warn per bad line
+    dotenv.load_dotenv = _tolerant_load_dotenv  # pymilvus.settings does `from dotenv import load_dotenv`
     uri = os.environ.get("MILVUS_URI")
     if uri:  # set in the environment: it wins over .env, so keep it
         os.environ[SHIELD_KEY] = uri

@@ -2,7 +2,10 @@
 
 import re
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from common.config import (
     DEFAULT_LITE_DB,
@@ -143,3 +146,46 @@ def test_parse_version_and_describe_engines():
     assert old.skip_reason("bm25") == "skipped: needs bm25 (have Milvus server 2.3.5)"
     with pytest.raises(ValueError):
         parse_version("unknown")
+
+
+def write_cp949_env(folder: Path) -> Path:
+    env = folder / ".env"
+    env.write_bytes("# 한글 주석\nMILVUS_CONNECT_TIMEOUT=5\n".encode("cp949"))
+    return env
+
+
+def test_a_cp949_env_file_is_one_clear_error(tmp_path):
+    env = write_cp949_env(tmp_path)
+    with pytest.raises(CourseError, match=r"line 1 is not UTF-8 text") as caught:
+        load_settings(env)
+    assert "save .env as UTF-8" in caught.value.fix
+
+
+def test_an_unreadable_env_file_is_one_clear_error(tmp_path):
+    env = tmp_path / ".env"
+    env.symlink_to(env)  # a symlink to itself: unreadable even for root (ELOOP), unlike chmod 000
+    with pytest.raises(CourseError, match=r"cannot read .*\.env"):
+        load_settings(env)
+    folder = tmp_path / "dir"
+    (folder / ".env").mkdir(parents=True)
+    with pytest.raises(CourseError, match="is a folder, not a settings file"):
+        load_settings(folder / ".env")
+
+
+@pytest.mark.parametrize("kind", ["cp949", "unreadable"])
+def test_pymilvus_import_survives_a_bad_env_file(tmp_path, kind):
+    """pymilvus runs load_dotenv() at import; a bad .env must reach the course's one-line error, not crash there."""
+    if kind == "cp949":
+        write_cp949_env(tmp_path)
+    else:
+        (tmp_path / ".env").symlink_to("/proc/self/mem")  # reading it fails with EIO, for root too
+    code = (
+        "import common, pymilvus\nfrom pathlib import Path\nfrom common import cli\n"
+        "from common.config import load_settings\ncli.run(lambda: load_settings(Path('.env')) and 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )  # python -c: python-dotenv looks for .env in the cwd
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2, done.stderr
+    assert ("is not UTF-8 text" if kind == "cp949" else "cannot read") in done.stderr
