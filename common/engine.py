@@ -22,6 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from common import divergences
 from common.config import is_lite_uri
 from common.errors import BadInput
 
@@ -132,6 +133,10 @@ class EngineInfo:
 
     def has(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    def behaviour(self, divergence: str) -> object:
+        """What this engine does where engines differ (common/divergences.py, measured by tests/test_divergence.py)."""
+        return divergences.expected(divergence, self.kind, self.version)
 
     def skip_reason(self, capability: str) -> str:
         """The one line a lesson prints (and returns) when it skips a section."""

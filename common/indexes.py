@@ -9,10 +9,16 @@ that was broken and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from common.errors import BadInput
+
+if TYPE_CHECKING:
+    from common.engine import EngineInfo
 
 KNOWN = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "HNSW_SQ", "SCANN", "DISKANN", "GPU_IVF_FLAT", "GPU_CAGRA")
 ID_BYTES = 8  # an INT64 primary key kept beside each vector
@@ -124,12 +130,72 @@ def memory(index_type: str, dim: int, params: dict) -> MemoryEstimate:
     raise BadInput(f"no memory model for {index_type!r}", "see docs/step02_core_features.md")
 
 
-def applied_build_params(description: dict, asked: dict) -> bool:
-    """Whether the engine reports the build parameters it was asked for (``describe_index`` output).
+def engine_build_params(info: EngineInfo, params: dict) -> dict:
+    """The ``params=`` to give ``index_params.add_index(...)`` so that this engine builds with ``params``.
 
-    Milvus servers echo them back (``{"M": "16", ...}``). Milvus Lite 3.2.2 reads build parameters
-    only from a JSON ``params`` key, while pymilvus 3 sends each one as its own key: Lite then builds
-    with its defaults (HNSW M=16, efConstruction=200; IVF nlist=128) and reports none — measured in lesson 2.2
-    (the same recall for any efConstruction).
+    pymilvus 3 sends each build parameter as its own key (``nlist``, ``M``, ...), which is what Milvus
+    servers read. Milvus Lite 3.2.2 reads build parameters only from one JSON ``params`` entry and ignores
+    separate keys without a word: it then builds with its own defaults (HNSW M=16, efConstruction=200;
+    IVF nlist=128). That is an engine defect, recorded once as the divergence ``build_params_as_keys``
+    (common/divergences.py, measured by tests/test_divergence.py); on such an engine the parameters
+    travel as ``{"params": "<json>"}``, the older wire form every engine reads, and nothing else is sent.
     """
-    return all(str(description.get(key)) == str(value) for key, value in asked.items())
+    if not params or info.behaviour("build_params_as_keys"):
+        return dict(params)
+    return {"params": json.dumps(params)}
+
+
+# describe_index keys that describe the index, not how it was built
+DESCRIPTION_KEYS = frozenset(
+    {
+        "index_type",
+        "metric_type",
+        "field_name",
+        "index_name",
+        "total_rows",
+        "indexed_rows",
+        "pending_index_rows",
+        "state",
+        "search_params",
+        "mmap.enabled",
+    }
+)
+
+
+def _number(value):
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return int(value)
+        with contextlib.suppress(ValueError):
+            return float(value)
+    return value
+
+
+def reported_build_params(description: dict) -> dict:
+    """The build parameters ``describe_index`` reports as applied, with numeric strings as numbers.
+
+    Servers report each one as its own key with a string value (``{"M": "16", ...}``); Milvus Lite
+    reports what it applied under ``params`` (pymilvus decodes that JSON to a dict; a JSON string is
+    read too). Nothing reported means the engine built with its own defaults.
+    """
+    found = {key: value for key, value in description.items() if key not in DESCRIPTION_KEYS and key != "params"}
+    nested = description.get("params") or {}
+    if isinstance(nested, str):
+        nested = json.loads(nested)
+    found.update(nested)
+    return {key: _number(value) for key, value in found.items()}
+
+
+def unapplied_build_params(description: dict, asked: dict) -> dict:
+    """``{name: (asked, reported)}`` for each asked build parameter the engine does not report as applied."""
+    reported = reported_build_params(description)
+    return {
+        key: (value, reported.get(key))
+        for key, value in asked.items()
+        if key not in reported or str(_number(value)) != str(reported[key])
+    }
+
+
+def applied_build_params(description: dict, asked: dict) -> bool:
+    """Whether ``describe_index`` reports every build parameter that was asked for, at the asked value."""
+    return not unapplied_build_params(description, asked)
