@@ -88,6 +88,35 @@ def check_docker() -> dict:
         return {"check": "docker engine", "value": "unavailable", "ok": False, "note": note}
 
 
+def print_engine(info, connect_ms: float, pings) -> None:
+    table(
+        [
+            {"property": "engine", "value": info.label},
+            {"property": "raw version string", "value": info.raw_version},
+            {"property": "connect + version check", "value": f"{connect_ms:.1f} ms"},
+            {
+                "property": f"round trip p50 / p95 ({pings.calls} calls, serial)",
+                "value": f"{pings.p50_ms:.2f} / {pings.p95_ms:.2f} ms",
+            },
+            {"property": "vector indexes", "value": ", ".join(info.vector_indexes)},
+            {"property": "scalar indexes", "value": ", ".join(info.scalar_indexes)},
+        ]
+    )
+
+
+def print_capabilities(info) -> list[str]:
+    """Print what later lessons may use; return the capabilities not verified on this machine."""
+    heading("Capabilities (what later lessons may use)")
+    unverified = sorted(c for c in info.capabilities if not info.verified(c))
+    print(", ".join(f"{c}*" if c in unverified else c for c in sorted(info.capabilities)))
+    if unverified:
+        print(
+            f"* not verified on this machine (from the release notes of {info.label.split(' (')[0]}): "
+            f"{', '.join(unverified)}"
+        )
+    return unverified
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--pings", type=cli.int_range(1, 100_000), default=50, help="round trips to time (default 50)")
@@ -112,27 +141,8 @@ def main(argv=None) -> dict:
         pings = time_calls(lambda _: client.list_collections(), range(args.pings))
     print(f"{info.label}: vector indexes {info.vector_indexes}")
     # docs:end
-    table(
-        [
-            {"property": "engine", "value": info.label},
-            {"property": "raw version string", "value": info.raw_version},
-            {"property": "connect + version check", "value": f"{connect_ms:.1f} ms"},
-            {
-                "property": f"round trip p50 / p95 ({args.pings} calls, serial)",
-                "value": f"{pings.p50_ms:.2f} / {pings.p95_ms:.2f} ms",
-            },
-            {"property": "vector indexes", "value": ", ".join(info.vector_indexes)},
-            {"property": "scalar indexes", "value": ", ".join(info.scalar_indexes)},
-        ]
-    )
-    heading("Capabilities (what later lessons may use)")
-    unverified = sorted(c for c in info.capabilities if not info.verified(c))
-    print(", ".join(f"{c}*" if c in unverified else c for c in sorted(info.capabilities)))
-    if unverified:
-        print(
-            f"* not verified on this machine (from the release notes of {info.label.split(' (')[0]}): "
-            f"{', '.join(unverified)}"
-        )
+    print_engine(info, connect_ms, pings)
+    unverified = print_capabilities(info)
 
     problems = [row["check"] for row in local if not row["ok"]]
     if problems:

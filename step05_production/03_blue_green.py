@@ -182,7 +182,7 @@ def summarise(log, switch_at: float, rollback_at: float, settle: float) -> dict:
     }
 
 
-def main(argv=None) -> dict:
+def parse_args(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=8000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
@@ -194,8 +194,11 @@ def main(argv=None) -> dict:
         "--min-recall", type=cli.float_range(0, 1.0), default=0.9, help="probe recall the new version must reach"
     )
     parser.add_argument("--seed", type=cli.SEED, default=11)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
     old = make_dataset(args.n, args.dim, 100, n_clusters=40, spread=1.0, seed=args.seed)
     new = make_dataset(args.n, args.dim, 100, n_clusters=40, spread=1.0, seed=args.seed + 1)  # re-embedded corpus
     with cli.engine(args.uri) as (client, info):

@@ -127,7 +127,7 @@ def create_collection(client, vectors: np.ndarray) -> None:
     client.load_collection(collection_name=COLLECTION)
 
 
-def main(argv=None) -> dict:
+def parse_args(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
     parser.add_argument("--dim", type=cli.DIM, default=128)
@@ -147,8 +147,39 @@ def main(argv=None) -> dict:
         help="smallest recall difference worth detecting (default 0.03)",
     )
     parser.add_argument("--seed", type=cli.SEED, default=12)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def print_full(log: dict, full: dict, mde: float) -> None:
+    """Per-arm recall and latency, then the difference with its interval, p-value and needed sample size."""
+    table(
+        [
+            {
+                "arm": arm,
+                "config": ARMS[arm],
+                "requests": len(log[arm]["recall"]),
+                "mean recall@10": float(log[arm]["recall"].mean()),
+                "p50 ms": float(np.percentile(log[arm]["ms"], 50)),
+                "p95 ms": float(np.percentile(log[arm]["ms"], 95)),
+            }
+            for arm in ARMS
+        ]
+    )
+    table(
+        [
+            {
+                "B − A recall": full["diff"],
+                "95% CI": f"[{full['ci_low']:+.4f}, {full['ci_high']:+.4f}]",
+                "p-value (permutation)": full["p_value"],
+                f"needed per arm for Δ={mde}": full["needed_per_arm"],
+            }
+        ]
+    )
+    print(f"decision: {full['decision']}")
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
     data = make_dataset(args.n, args.dim, 500, n_clusters=100, spread=2.0, seed=args.seed)  # lesson 2.2's hard data
     truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
     rng = np.random.default_rng(args.seed)
@@ -171,30 +202,7 @@ def main(argv=None) -> dict:
         heading(f"3. The full experiment: {args.requests} requests")
         log = run_experiment(client, data, truth, args.requests, rng)
         full = summarise(log, args.mde, rng)
-        table(
-            [
-                {
-                    "arm": arm,
-                    "config": ARMS[arm],
-                    "requests": len(log[arm]["recall"]),
-                    "mean recall@10": float(log[arm]["recall"].mean()),
-                    "p50 ms": float(np.percentile(log[arm]["ms"], 50)),
-                    "p95 ms": float(np.percentile(log[arm]["ms"], 95)),
-                }
-                for arm in ARMS
-            ]
-        )
-        table(
-            [
-                {
-                    "B − A recall": full["diff"],
-                    "95% CI": f"[{full['ci_low']:+.4f}, {full['ci_high']:+.4f}]",
-                    "p-value (permutation)": full["p_value"],
-                    f"needed per arm for Δ={args.mde}": full["needed_per_arm"],
-                }
-            ]
-        )
-        print(f"decision: {full['decision']}")
+        print_full(log, full, args.mde)
         drop_if_exists(client, COLLECTION)
 
     return {

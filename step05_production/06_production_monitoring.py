@@ -52,6 +52,23 @@ def missing_tools() -> list[str]:
     return [tool for tool in ("promtool", "amtool") if shutil.which(tool) is None]
 
 
+def amtool_checks() -> tuple[dict, dict]:
+    """amtool: the Alertmanager config, and which receiver two alerts are routed to."""
+    heading("3. amtool: config and routing")
+    am = {"amtool check-config alertmanager.yml": run("amtool", "check-config", "alertmanager.yml")}
+    routes = {}
+    for labels in (
+        ["severity=critical", "alertname=MilvusDown"],
+        ["severity=warning", "alertname=MilvusSearchP95High"],
+    ):
+        code, out = run("amtool", "config", "routes", "test", "--config.file=alertmanager.yml", *labels)
+        receivers = [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("Warning")]
+        routes[" ".join(labels)] = receivers[-1] if code == 0 and receivers else f"error: {out[:80]}"
+    table([{"command": c, "exit": code} for c, (code, _) in am.items()])
+    table([{"alert labels": k, "routed to": v} for k, v in routes.items()])
+    return am, routes
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.parse_args(argv)
@@ -92,18 +109,7 @@ def main(argv=None) -> dict:
         ]
     )
 
-    heading("3. amtool: config and routing")
-    am = {"amtool check-config alertmanager.yml": run("amtool", "check-config", "alertmanager.yml")}
-    routes = {}
-    for labels in (
-        ["severity=critical", "alertname=MilvusDown"],
-        ["severity=warning", "alertname=MilvusSearchP95High"],
-    ):
-        code, out = run("amtool", "config", "routes", "test", "--config.file=alertmanager.yml", *labels)
-        receivers = [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("Warning")]
-        routes[" ".join(labels)] = receivers[-1] if code == 0 and receivers else f"error: {out[:80]}"
-    table([{"command": c, "exit": code} for c, (code, _) in am.items()])
-    table([{"alert labels": k, "routed to": v} for k, v in routes.items()])
+    am, routes = amtool_checks()
 
     ok = (
         checks["promtool check config prometheus.yml"][0] == 0
