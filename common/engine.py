@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from common import divergences
+from common import divergences, indexes
 from common.config import is_lite_uri
 from common.errors import BadInput
 
@@ -45,7 +45,7 @@ COMMON = frozenset(
 )
 
 LITE = COMMON | {"sparse_vector", "hybrid_search", "bm25", "group_by"}
-LITE_VECTOR_INDEXES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "HNSW_SQ")
+LITE_VECTOR_INDEXES = indexes.lite_vector_indexes()  # the index table in common/indexes.py
 LITE_SCALAR_INDEXES = ("INVERTED",)
 
 SERVER = COMMON | {
@@ -71,12 +71,8 @@ def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:
 
 
 def server_vector_indexes(version: tuple[int, int, int], caps: frozenset[str]) -> tuple[str, ...]:
-    indexes = ["FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "SCANN"]
-    if version >= (2, 6, 0):
-        indexes += ["HNSW_SQ", "HNSW_PQ", "IVF_RABITQ"]
-    if "gpu_index" in caps:
-        indexes += ["GPU_IVF_FLAT", "GPU_CAGRA"]
-    return tuple(indexes)
+    """From the one index table (common/indexes.py): each type's first server release, GPU types on a GPU build."""
+    return indexes.server_vector_indexes(version, gpu="gpu_index" in caps)
 
 
 def server_scalar_indexes(version: tuple[int, int, int]) -> tuple[str, ...]:

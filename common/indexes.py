@@ -20,8 +20,54 @@ from common.errors import BadInput
 if TYPE_CHECKING:
     from common.engine import EngineInfo
 
-KNOWN = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "HNSW_SQ", "SCANN", "DISKANN", "GPU_IVF_FLAT", "GPU_CAGRA")
+Version = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class IndexType:
+    """One vector index type: its search knob and which engines build it (the one table the engines read)."""
+
+    knob: str | None  # the search parameter that trades speed for recall
+    params: tuple[str, ...]  # its documented build parameters
+    lite: bool  # Milvus Lite 3.2.2 builds it (verified)
+    server_since: Version | None  # first Milvus server release with it; None: not advertised here
+    gpu: bool = False  # needs a GPU build of Milvus
+
+
+INDEX_TYPES: dict[str, IndexType] = {
+    "FLAT": IndexType(None, (), lite=True, server_since=(2, 0, 0)),
+    "IVF_FLAT": IndexType("nprobe", ("nlist",), lite=True, server_since=(2, 0, 0)),
+    "IVF_SQ8": IndexType("nprobe", ("nlist",), lite=True, server_since=(2, 0, 0)),
+    "IVF_PQ": IndexType("nprobe", ("nlist", "m", "nbits"), lite=False, server_since=(2, 0, 0)),
+    "HNSW": IndexType("ef", ("M", "efConstruction"), lite=True, server_since=(2, 0, 0)),
+    "SCANN": IndexType("nprobe", ("nlist", "with_raw_data"), lite=False, server_since=(2, 3, 0)),
+    "HNSW_SQ": IndexType("ef", ("M", "efConstruction", "sq_type", "refine", "refine_type"), True, (2, 6, 0)),
+    "HNSW_PQ": IndexType("ef", ("M", "efConstruction", "m", "nbits", "refine", "refine_type"), False, (2, 6, 0)),
+    "HNSW_PRQ": IndexType(
+        "ef", ("M", "efConstruction", "m", "nbits", "nrq", "refine", "refine_type"), False, (2, 6, 0)
+    ),
+    "IVF_RABITQ": IndexType("nprobe", ("nlist", "refine", "refine_type"), lite=False, server_since=(2, 6, 0)),
+    # needs a local NVMe data path and its own memory/disk settings: known, but not advertised for any engine here
+    "DISKANN": IndexType("search_list", (), lite=False, server_since=None),
+    "GPU_IVF_FLAT": IndexType("nprobe", ("nlist",), lite=False, server_since=(2, 3, 0), gpu=True),
+    "GPU_CAGRA": IndexType(
+        "itopk_size", ("intermediate_graph_degree", "graph_degree"), lite=False, server_since=(2, 3, 0), gpu=True
+    ),
+}
+KNOWN = tuple(INDEX_TYPES)
 ID_BYTES = 8  # an INT64 primary key kept beside each vector
+
+
+def lite_vector_indexes() -> tuple[str, ...]:
+    return tuple(name for name, kind in INDEX_TYPES.items() if kind.lite)
+
+
+def server_vector_indexes(version: Version, gpu: bool) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name, kind in INDEX_TYPES.items()
+        if kind.server_since is not None and version >= kind.server_since and (gpu or not kind.gpu)
+    )
 
 
 def default_nlist(n: int) -> int:
@@ -30,11 +76,8 @@ def default_nlist(n: int) -> int:
 
 
 def pq_m(dim: int) -> int:
-    """PQ sub-quantizers: one per 4 dimensions (16× smaller than float32; dim must divide evenly)."""
-    for m in (dim // 4, dim // 2, dim):
-        if m and dim % m == 0:
-            return m
-    return 1
+    """PQ sub-quantizers: m must divide dim, so the largest divisor of dim that is <= dim/4 (>= 16× smaller)."""
+    return max(m for m in range(1, max(dim // 4, 1) + 1) if dim % m == 0)
 
 
 def build_params(index_type: str, n: int, dim: int) -> dict:
@@ -50,7 +93,11 @@ def build_params(index_type: str, n: int, dim: int) -> dict:
         "IVF_PQ": {"nlist": nlist, "m": pq_m(dim), "nbits": 8},
         "HNSW": {"M": 16, "efConstruction": 128},
         "HNSW_SQ": {"M": 16, "efConstruction": 128, "sq_type": "SQ8"},
+        "HNSW_PQ": {"M": 16, "efConstruction": 128, "m": pq_m(dim), "nbits": 8},
+        "HNSW_PRQ": {"M": 16, "efConstruction": 128, "m": pq_m(dim), "nbits": 8, "nrq": 2},
+        "IVF_RABITQ": {"nlist": nlist},
         "SCANN": {"nlist": nlist},  # keeps raw vectors for re-ranking by default
+        "DISKANN": {},
         "GPU_IVF_FLAT": {"nlist": nlist},
         "GPU_CAGRA": {"intermediate_graph_degree": 64, "graph_degree": 32},
     }[check_index(index_type)]
@@ -58,13 +105,7 @@ def build_params(index_type: str, n: int, dim: int) -> dict:
 
 def search_knob(index_type: str) -> str | None:
     """The search parameter that trades speed for recall (None for FLAT)."""
-    if index_type.startswith("HNSW"):
-        return "ef"
-    if index_type in ("IVF_FLAT", "IVF_SQ8", "IVF_PQ", "SCANN", "GPU_IVF_FLAT"):
-        return "nprobe"
-    if index_type == "GPU_CAGRA":
-        return "itopk_size"
-    return None
+    return INDEX_TYPES[check_index(index_type)].knob
 
 
 def check_index(index_type: str) -> str:
@@ -123,8 +164,18 @@ def memory(index_type: str, dim: int, params: dict) -> MemoryEstimate:
         raw = 4 * d if index_type == "HNSW" else d
         label = "4·d" if index_type == "HNSW" else "1·d (SQ8)"
         return MemoryEstimate(raw + links + ID_BYTES, 0, f"{label} + 2·M·4 links + 8")
+    if index_type in ("HNSW_PQ", "HNSW_PRQ"):
+        m, nbits, nrq = params["m"], params.get("nbits", 8), params.get("nrq", 1) if index_type == "HNSW_PRQ" else 1
+        links = 2 * params.get("M", 16) * 4
+        codes = nrq * m * nbits / 8
+        label = "m·nbits/8" if nrq == 1 else "nrq·m·nbits/8"
+        return MemoryEstimate(
+            codes + links + ID_BYTES, nrq * 4 * d * 2**nbits, f"{label} + 2·M·4 links + 8 (+ codebooks)"
+        )
     if index_type == "SCANN":
-        return MemoryEstimate(d / 2 + 4 * d + ID_BYTES, 4 * d * nlist, "d/2 (4-bit codes) + 4·d raw for re-ranking + 8")
+        # knowhere's SCANN is 4-bit fast-scan PQ with (d+1)//2 sub-quantizers of 4 bits: ~d/4 bytes of codes
+        codes = math.ceil(d / 2) / 2
+        return MemoryEstimate(codes + 4 * d + ID_BYTES, 4 * d * nlist, "d/4 (4-bit codes) + 4·d raw for re-ranking + 8")
     if index_type == "GPU_CAGRA":
         return MemoryEstimate(4 * d + 4 * params.get("graph_degree", 32) + ID_BYTES, 0, "4·d + 4·graph_degree + 8")
     raise BadInput(f"no memory model for {index_type!r}", "see docs/step02_core_features.md")

@@ -4,8 +4,11 @@ What you learn
   - how FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, HNSW_SQ and SCANN compare on
     the same data and the same queries — measured, not quoted;
   - recall@10 against exact NumPy ground truth (FLAT must be exactly 1.0);
-  - how each index is built (nlist, m, nbits, M, efConstruction — printed per
-    index) and which search knob it takes (nprobe, ef);
+  - how each index is built (nlist, m, nbits, M, efConstruction — the values
+    describe_index reports as applied, printed per index) and which search knob
+    it takes (nprobe, ef);
+  - that Milvus Lite drops build parameters sent as separate keys, and how the
+    course sends them so that Lite builds what was asked;
   - latency p50/p95/p99 and QPS of single serial queries, the amortised cost
     per query of batched searches, and memory per vector from each index's
     own arithmetic (the formula and its inputs are printed);
@@ -21,11 +24,11 @@ from __future__ import annotations
 import contextlib
 import math
 
-from common import cli
+from common import cli, indexes
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.errors import BadInput
-from common.indexes import applied_build_params, check_index, check_search_params, memory
+from common.indexes import check_index, check_search_params, memory, reported_build_params, unapplied_build_params
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, new_figure, save_figure, save_json, table
 from common.rows import drop_if_exists, search_ids, vector_rows
@@ -47,7 +50,8 @@ def build_params(index_type: str, n: int, dim: int) -> dict:
         "FLAT": {},  # exact brute force: nothing to build
         "IVF_FLAT": {"nlist": nlist},  # k-means cells; a search scans the nprobe nearest cells
         "IVF_SQ8": {"nlist": nlist},  # IVF + each float stored as 1 byte (4× smaller, slightly lossy)
-        "IVF_PQ": {"nlist": nlist, "m": dim // 4, "nbits": 8},  # IVF + each vector as m codes of nbits (16× smaller)
+        # IVF + each vector as m codes of nbits; m must divide dim: the largest divisor <= dim/4 (>= 16× smaller)
+        "IVF_PQ": {"nlist": nlist, "m": max(m for m in range(1, max(dim // 4, 1) + 1) if dim % m == 0), "nbits": 8},
         "HNSW": {"M": 16, "efConstruction": 128},  # M links per node; efConstruction = candidates while building
         "HNSW_SQ": {"M": 16, "efConstruction": 128, "sq_type": "SQ8"},  # HNSW over 8-bit scalar-quantised vectors
         "SCANN": {"nlist": nlist},  # IVF + 4-bit codes, re-ranked with the raw vectors
@@ -83,7 +87,7 @@ def create_and_fill(client, vectors) -> None:
 
 
 # docs:begin rebuild
-def rebuild(client, index_type: str, build: dict, timeout: float) -> float:
+def rebuild(client, info, index_type: str, build: dict, timeout: float) -> float:
     """Replace the collection's index with ``index_type`` and load it; return build + load seconds.
 
     ``timeout`` bounds the wait: a server retries a failing build forever, so a build that
@@ -93,7 +97,15 @@ def rebuild(client, index_type: str, build: dict, timeout: float) -> float:
     for name in client.list_indexes(collection_name=COLLECTION):
         client.drop_index(collection_name=COLLECTION, index_name=name)
     index_params = MilvusClient.prepare_index_params()
-    index_params.add_index(field_name="embedding", index_type=index_type, metric_type="COSINE", params=build)
+    index_params.add_index(
+        field_name="embedding",  # the vector field to index
+        index_type=index_type,  # FLAT, IVF_FLAT, HNSW, ...
+        metric_type="COSINE",  # must be the metric every search on this field uses
+        # the build params; Milvus Lite reads them only from one JSON "params" entry and silently drops the
+        # separate keys pymilvus sends, so engine_build_params wraps them for Lite and passes them on unchanged
+        # for a server, which reads the keys (describe_index below shows what was applied)
+        params=indexes.engine_build_params(info, build),
+    )
     with Stopwatch() as sw:
         client.create_index(collection_name=COLLECTION, index_params=index_params, timeout=timeout)
         client.load_collection(collection_name=COLLECTION, timeout=timeout)
@@ -129,46 +141,59 @@ def measure(client, data, truth, params: dict, latency_queries: int) -> dict:
     }
 
 
-def memory_row(index_type: str, build: dict, n: int, dim: int) -> dict:
+def memory_row(index_type: str, build: dict | None, n: int, dim: int, note: str = "") -> dict:
+    """Memory from the index's arithmetic, with the build params it was built with (None: not reported)."""
+    if build is None:
+        unknown = "unknown: the engine did not report its build params"
+        return {"memory MB": None, "bytes/vector": unknown, "formula inputs": "", "MB for 10M": None}
     mem = memory(index_type, dim, build)
     inputs = ", ".join([f"d={dim}"] + [f"{k}={v}" for k, v in build.items() if k in ("nlist", "m", "nbits", "M")])
     return {
         "memory MB": mem.total_mb(n),
         "bytes/vector": mem.formula,
-        "formula inputs": inputs,
+        "formula inputs": inputs + note,
         "MB for 10M": mem.total_mb(10_000_000),
     }
 
 
 def try_index(client, info, data, truth, index_type: str, args) -> tuple[dict, str | None]:
     """Build, load and measure one index; returns (row, why it has no figures or None)."""
-    build = build_params(index_type, args.n, args.dim)
-    row = {"index": index_type, "build params": build, **memory_row(index_type, build, args.n, args.dim)}
+    asked = build_params(index_type, args.n, args.dim)
+    row = {"index": index_type, "asked params": asked, "build params": None}
     if index_type not in info.vector_indexes:
-        return {**row, "search params": f"not available on {info.label}"}, info.skip_reason(index_type)
-    params = search_params(index_type, build)
-    check_search_params(index_type, params, K, build)
+        memory_figures = memory_row(index_type, asked, args.n, args.dim, f" (not built on {info.label})")
+        return {**row, **memory_figures, "search params": f"not available on {info.label}"}, info.skip_reason(
+            index_type
+        )
     try:
         with quiet_pymilvus():
-            build_s = rebuild(client, index_type, build, args.build_timeout)
+            build_s = rebuild(client, info, index_type, asked, args.build_timeout)
     except MilvusException as exc:
         with quiet_pymilvus(), contextlib.suppress(MilvusException):
             client.drop_index(collection_name=COLLECTION, index_name="embedding")  # stop the server retrying it
+        row.update(memory_row(index_type, None, args.n, args.dim))
         if info.assumed:  # the engine was described as a newer version: its refusal is the finding
             print(f"  {index_type:9s} {info.refusal(exc)}")
             return {**row, "search params": info.refusal(exc)}, info.refusal(exc)
         print(f"  {index_type:9s} build did not finish: {exc.message.splitlines()[0][:100]}")
         return {**row, "search params": f"build did not finish in {args.build_timeout:.0f} s"}, "failed"
     described = client.describe_index(collection_name=COLLECTION, index_name="embedding")
+    applied, missing = reported_build_params(described), unapplied_build_params(described, asked)
+    if missing:  # never name a parameter the engine did not build with
+        print(f"  {index_type:9s} asked {asked}, but describe_index reports {applied or 'no build params'}")
+    params = search_params(index_type, applied)
+    check_search_params(index_type, params, K, applied)
     row.update(
         {
+            "build params": applied,
+            "params applied": not missing,
+            **memory_row(index_type, None if missing else applied, args.n, args.dim),
             "search params": params,
             "build+load s": build_s,
-            "params applied": applied_build_params(described, build),
             **measure(client, data, truth, params, args.latency_queries),
         }
     )
-    print(f"  {index_type:9s} {build} built in {build_s:.1f} s, recall@10 {row['recall@10']:.3f}")
+    print(f"  {index_type:9s} {applied} built in {build_s:.1f} s, recall@10 {row['recall@10']:.3f}")
     return row, None
 
 
@@ -219,15 +244,28 @@ def parse(argv):
 
 
 def requested_indexes(names: list[str]) -> list[str]:
-    heading("0. Checking the requested index types")
-    requested = []
-    for index_type in names:
-        try:
-            requested.append(check_index(index_type.upper()))
-        except BadInput as exc:
-            print(f"  {exc.message} — {exc.fix}; skipping it")
-    print(f"comparing: {', '.join(requested)}")
+    """The index types asked for, checked before any data is made (an unknown one stops the lesson)."""
+    if not names:
+        raise BadInput("--indexes names no index type", f"name at least one of {', '.join(CANDIDATES)}")
+    requested = [check_index(index_type.upper()) for index_type in names]
+    for index_type in requested:
+        if index_type not in CANDIDATES:
+            raise BadInput(f"lesson 2.1 does not compare {index_type}", f"use some of {', '.join(CANDIDATES)}")
+    if len(set(requested)) != len(requested):
+        raise BadInput(f"--indexes names an index type twice: {' '.join(names)}", "name each index type once")
     return requested
+
+
+def explain_build_params(info) -> None:
+    """Say once how the build params reach this engine (add_index in ``rebuild``)."""
+    if info.behaviour("build_params_as_keys"):
+        print("build params go as pymilvus sends them, one key each; describe_index reports what was applied")
+        return
+    print(
+        f"{info.label} ignores build params sent as separate keys (pymilvus 3 sends them that way) and would\n"
+        "build with its defaults (HNSW M=16, efConstruction=200; IVF nlist=128). The lesson sends them as one\n"
+        "JSON 'params' entry instead (indexes.engine_build_params); describe_index reports what was applied."
+    )
 
 
 def print_results(rows: list[dict], args, info) -> None:
@@ -252,12 +290,10 @@ def print_results(rows: list[dict], args, info) -> None:
             for r in rows
         ]
     )
-    if any(r.get("params applied") is False and r["build params"] for r in rows):
+    if any(r.get("params applied") is False for r in rows):
         print(
-            "'params applied: no': the engine does not report the build parameters it was sent (describe_index).\n"
-            "Milvus Lite 3.2.2 reads them only from a JSON 'params' key, and pymilvus 3 sends each one as its own "
-            "key,\n"
-            "so Lite builds with its defaults (HNSW M=16, efConstruction=200; IVF nlist=128). Servers apply them."
+            "'params applied: no': describe_index does not report the build params the lesson asked for; "
+            "the row shows what it reports."
         )
     print(
         f"\nrecall and 'batched ms/query' over {args.queries} queries sent 100 per call; p50/p95 and QPS from "
@@ -286,6 +322,7 @@ def print_results(rows: list[dict], args, info) -> None:
 def main(argv=None) -> dict:
     args = parse(argv)
     requested = requested_indexes(args.indexes)
+    print(f"comparing: {', '.join(requested)}")
     data = make_dataset(args.n, args.dim, args.queries, args.clusters, args.spread, args.seed)
     truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
     rows, skipped, failed = [], [], []
@@ -295,6 +332,7 @@ def main(argv=None) -> dict:
             create_and_fill(client, data.base)
         print(f"insert + flush: {insert.seconds:.1f} s")
         heading("2. Build, load and measure each index")
+        explain_build_params(info)
         for index_type in requested:
             row, problem = try_index(client, info, data, truth, index_type, args)
             rows.append(row)
@@ -319,6 +357,7 @@ def main(argv=None) -> dict:
             r["index"]: {
                 k: r.get(k)
                 for k in (
+                    "asked params",
                     "build params",
                     "params applied",
                     "search params",

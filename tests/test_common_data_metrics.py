@@ -105,6 +105,6 @@ def test_index_build_params_match_lesson_2_1():
     spec = importlib.util.spec_from_file_location("l21", REPO_ROOT / "step02_core_features/01_index_comparison.py")
     lesson = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(lesson)
-    for n, dim in ((8000, 64), (20000, 128), (1_000_000, 384)):
+    for n, dim in ((8000, 64), (20000, 128), (20000, 130), (1_000_000, 384), (5000, 2), (5000, 7)):
         for index_type in lesson.CANDIDATES:
             assert lesson.build_params(index_type, n, dim) == build_params(index_type, n, dim), (index_type, n, dim)

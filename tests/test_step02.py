@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from common.config import REPO_ROOT
+
 import pytest
 
-from tests.helpers import expected_for, run_lesson
+from tests.helpers import expected_for, run_lesson, run_lesson_script
 
 pytestmark = pytest.mark.lesson
 
@@ -38,19 +40,36 @@ def test_index_comparison(engine_info):
         assert 0.3 < row["recall@10"] <= 1.0, (name, row)
         assert 0 < row["p50 ms"] <= row["p95 ms"] <= row["p99 ms"]
         assert row["QPS"] > 0 and row["build+load s"] > 0 and row["batched ms/query"] > 0
-    # Milvus Lite 3.2.2 drops build parameters sent by pymilvus 3 (it reads only a JSON "params" key); servers apply
-    # them. The lesson reports which, from describe_index.
-    for name in measured - {"FLAT"}:
-        assert rows[name]["params applied"] is (engine_info.kind == "server"), (name, rows[name])
-    # the table names how each index was built
-    assert rows["IVF_FLAT"]["build params"]["nlist"] > 0 and rows["HNSW"]["build params"] == {
-        "M": 16,
-        "efConstruction": 128,
-    }
+    # every engine builds what the lesson asked: describe_index reports the asked build params as applied
+    # (Milvus Lite drops separately sent keys, so the lesson sends them as one JSON entry there)
+    for name in measured:
+        assert rows[name]["params applied"] is True, (name, rows[name])
+        assert rows[name]["build params"] == rows[name]["asked params"], (name, rows[name])
+    assert rows["IVF_FLAT"]["build params"]["nlist"] == 256  # 4·√8000 as a power of two, not Lite's default 128
+    assert rows["HNSW"]["build params"] == {"M": 16, "efConstruction": 128}  # not Lite's default 200
+    for name in set(rows) - measured:  # a table never names params an engine did not build with
+        assert rows[name]["build params"] is None and rows[name]["params applied"] is None, rows[name]
     # the arithmetic: SQ8 stores 1 byte per dimension instead of 4
     assert rows["IVF_SQ8"]["memory MB"] < rows["IVF_FLAT"]["memory MB"] / 2.5
     if "IVF_PQ" in measured:  # 16x compression costs recall at the same nprobe (docs, step 2)
         assert rows["IVF_PQ"]["recall@10"] < rows["IVF_FLAT"]["recall@10"], rows
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--indexes", "BOGUS"], "unknown index type 'BOGUS'"),
+        (["--indexes"], "--indexes names no index type"),
+        (["--indexes", "DISKANN"], "lesson 2.1 does not compare DISKANN"),
+    ],
+)
+def test_index_comparison_refuses_an_index_list_it_cannot_compare(argv, message, tmp_path):
+    report = REPO_ROOT / "reports" / "step02_index_comparison.json"
+    before = report.read_bytes() if report.exists() else None
+    done = run_lesson_script("step02_core_features/01_index_comparison.py", *argv, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done
+    assert done.stderr.splitlines()[0] == f"error: {message}", done.stderr
+    assert (report.read_bytes() if report.exists() else None) == before  # the last report is not overwritten
 
 
 def test_search_tuning(engine_info):
