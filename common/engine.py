@@ -45,6 +45,9 @@ COMMON = frozenset(
 )
 
 LITE = COMMON | {"sparse_vector", "hybrid_search", "bm25", "group_by"}
+# Schema and data features run on Lite 3.2.2 (lessons 1.5, 1.6, 4.8): nullable/default fields with IS NULL,
+# TIMESTAMPTZ range filters, GEOMETRY ST_WITHIN (a scan, no RTREE), merge upserts, use_database.
+LITE |= {"nullable_fields", "timestamptz", "geometry", "partial_update", "use_database"}
 LITE_VECTOR_INDEXES = indexes.lite_vector_indexes()  # the index table in common/indexes.py
 LITE_SCALAR_INDEXES = ("INVERTED",)
 
@@ -56,6 +59,7 @@ SERVER = COMMON | {
     "replicas",
     "metrics_endpoint",
     "partition_load",
+    "compaction",  # 2.3.5: compact() returns a job id and the job runs (Lite's compact() returns 0 and does nothing)
 }
 
 
@@ -63,8 +67,22 @@ def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:
     caps = set(SERVER)
     if version >= (2, 4, 0):  # multi-vector collections and the features built on them
         caps |= {"sparse_vector", "hybrid_search", "group_by", "bfloat16_vector", "multi_vector"}
+    if version >= (2, 4, 0):  # DescribeDatabase (use_database), REST v2 import jobs
+        caps |= {"use_database", "bulk_import"}
     if version >= (2, 5, 0):
-        caps |= {"bm25"}
+        caps |= {"bm25", "nullable_fields", "alter_field"}
+    if version >= (2, 6, 0):  # AddCollectionField; read-time TTL filtering
+        caps |= {"add_field", "collection_ttl"}
+    if version >= (2, 6, 2):
+        caps |= {"partial_update"}
+    if version >= (2, 6, 4):
+        caps |= {"geometry", "struct_array"}
+    if version >= (2, 6, 6):
+        caps |= {"timestamptz"}
+    if version >= (2, 6, 18):
+        caps |= {"nullable_vector"}
+    if version >= (3, 0, 0):
+        caps |= {"snapshots", "entity_ttl", "text_type"}
     if os.environ.get("MILVUS_GPU", "").lower() in {"1", "true", "yes"}:
         caps |= {"gpu_index"}
     return frozenset(caps)
