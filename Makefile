@@ -6,7 +6,7 @@
 #   make bench            every lesson timed against its budget on a fresh Lite file (fails when over)
 #   make check            grade your answers in exercises/ (STEP=2, EX=2.1; SOLUTIONS=1 grades solutions/)
 #   make docs             refresh the lesson code shown in docs/ from the lessons
-#   make docs-figures     redraw docs/img/ (two diagrams, plus the lessons that plot)
+#   make docs-figures     redraw the two diagrams in docs/img/ (lesson figures come with make docs-output)
 #   make docs-output      re-run every step on a fresh Lite file and rewrite the output blocks in docs/
 #   make reset-db         remove the course's Milvus Lite database (.milvus/course.db) after saying what it holds
 
@@ -58,7 +58,7 @@ reset-db: venv
 # Copy the code regions the lessons mark (# docs:begin NAME ... # docs:end) into docs/ again.
 # Graded exercises: STEP=N or EX=N.M to choose, SOLUTIONS=1 to grade the reference solutions.
 check: venv
-	$(PY) -m course.grader $(if $(STEP),--step $(STEP)) $(if $(EX),--ex $(EX)) $(if $(SOLUTIONS),--solutions)
+	$(PY) -m course.grader $(if $(STEP),--step $(STEP)) $(if $(EX),--ex $(EX)) $(if $(SOLUTIONS),--solutions) $(if $(SEED),--seed $(SEED))
 
 docs: venv
 	$(PY) -m course.docs_code
