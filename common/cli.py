@@ -7,12 +7,13 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from typing import NoReturn
+from pathlib import Path
 
 from common.config import load_settings, resolve_uri
 from common.connection import connect, quiet_pymilvus
 from common.engine import EngineInfo, detect
 from common.errors import CourseError, interrupt_on_signal
+from common.resources import hide_machine_error_logs, resource_error
 
 from pymilvus import MilvusClient
 
@@ -114,14 +115,23 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(main: Callable[..., object], *args) -> NoReturn:
+def run(main: Callable[..., object], *args) -> None:
     """The one error boundary of every entry point (lessons, runner, grader, server launcher).
 
     A ``CourseError`` becomes its message and exit 2, Ctrl-C (or SIGTERM inside
     ``sigterm_as_interrupt``) one ``interrupted`` line and exit 130; an int that
     ``main`` returns is the exit status, anything else (a lesson's figures) is 0.
+    A full disk or a file the engine may not change (``resources.resource_error``) is one line too.
     Any other exception is a bug and keeps its traceback.
+
+    In a Jupyter kernel (a lesson opened as a notebook) nothing exits: ``main`` gets no flags (the
+    kernel's own ``-f kernel.json`` is not the lesson's; ``%run lesson.py --flag`` keeps its flags),
+    the figures it returns are displayed, and an error stops the cell with the same one line.
     """
+    if _in_jupyter_kernel():
+        _run_in_kernel(main, *args)
+        return
+    hide_machine_error_logs()  # the one line below says it; pymilvus and Lite would log a traceback first
     try:
         status = main(*args)
     except CourseError as exc:
@@ -130,4 +140,51 @@ def run(main: Callable[..., object], *args) -> NoReturn:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        machine = resource_error(exc, _configured_uri())  # a full disk, a file the engine may not change
+        if machine is None:
+            raise
+        print(f"error: {machine}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(status if isinstance(status, int) and not isinstance(status, bool) else 0)
+
+
+def _configured_uri() -> str | None:
+    try:
+        return load_settings().milvus_uri
+    except CourseError:
+        return None
+
+
+class CellStopped(Exception):
+    """A lesson's error inside a notebook: IPython shows this one line instead of a traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for an exception that renders itself
+        return [f"error: {self}"]
+
+
+def _in_jupyter_kernel() -> bool:
+    ipython = sys.modules.get("IPython")  # never imported here: a script that did not load IPython is no kernel
+    shell = ipython.get_ipython() if ipython else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def _run_in_kernel(main: Callable[..., object], *args) -> None:
+    if not args:
+        # `%run lesson.py --n 100` puts the lesson first in sys.argv; a notebook cell leaves the kernel's argv there
+        script = main.__globals__.get("__file__") if hasattr(main, "__globals__") else None
+        ran = bool(script and sys.argv) and Path(sys.argv[0]).resolve() == Path(script).resolve()
+        args = (None,) if ran else ([],)
+    try:
+        result = main(*args)
+    except CourseError as exc:
+        raise CellStopped(str(exc)) from None
+    except Exception as exc:
+        machine = resource_error(exc, _configured_uri())
+        if machine is None:
+            raise
+        raise CellStopped(machine) from None
+    if result is not None:
+        from IPython.display import display
+
+        display(result)

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 from common.config import DEFAULT_LITE_DB, Settings, is_lite_uri, load_settings, resolve_uri
 from common.errors import CourseError, EngineUnavailable
+from common.resources import unexpected_entries
 
 from pymilvus import MilvusClient
 
@@ -129,6 +128,11 @@ def check_lite_path(path: str) -> None:
             f"{path} exists but is not a Milvus Lite database (a folder): it is a file",
             f"move the file away, or {lite_fix(path)}",
         )
+    found = lite_database_problem(db) if db.is_dir() else None
+    if found:  # Lite would move in beside the learner's files (and reset-db could never remove it)
+        raise EngineUnavailable(
+            f"{path} is not a Milvus Lite database: it is {found}", f"move those files away, or {lite_fix(path)}"
+        )
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
         probe = db.parent / f".{db.name}.write-check-{os.getpid()}"  # beside the database, never inside it
@@ -189,13 +193,57 @@ def opening(uri: str) -> Iterator[None]:
     if not is_lite_uri(uri):
         yield
         return
-    name = hashlib.sha256(uri.encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"milvus-course-open-{name}.lock", "a") as handle:
+    try:
+        handle = open(open_lock_path(uri), "a")  # noqa: SIM115 - closed below, after unlocking
+    except OSError:  # the folder cannot take it: check_reachable names the real cause next
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # held for the second or so that opening takes
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_UN)  # never unlinked: a process waiting on it would lock a ghost
+
+
+def open_lock_path(uri: str) -> Path:
+    """The lock ``opening`` holds: beside the database (``course.db.open.lock``), owned by whoever owns that folder.
+
+    Not in /tmp: a lock there outlives every database, and one left by another user cannot be opened.
+    """
+    db = Path(uri)
+    return db.with_name(db.name + OPEN_LOCK_SUFFIX)
+
+
+OPEN_LOCK_SUFFIX = ".open.lock"
+LITE_ENTRIES = (  # what Milvus Lite 3.x keeps at the top of a database folder (milvus_lite/db.py)
+    "LOCK",
+    "collections",
+    "databases",
+    ".database-staging",
+    "aliases.json",
+    "database_properties.json",
+)
+
+
+def lite_database_problem(path: Path) -> str | None:
+    """None when ``path`` is a Milvus Lite database (or an empty folder); else what is there instead.
+
+    A Lite database holds only Lite's own entries (``LITE_ENTRIES``), and each collection is a folder.
+    Anything else means the folder is somebody's, and the course neither opens nor deletes it.
+    """
+    if path.is_symlink():
+        return "a symlink"
+    if not path.is_dir():
+        return "a file"
+    extra = unexpected_entries(path, LITE_ENTRIES)
+    for holder in (path / "collections", *sorted((path / "databases").glob("*/collections"))):
+        if holder.is_dir():
+            extra += [f"{p.relative_to(path)}" for p in holder.iterdir() if not p.is_dir() or p.is_symlink()]
+    if extra:
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        return f"a folder holding {shown}"
+    return None
 
 
 def open_client(uri: str, token: str, timeout: float) -> MilvusClient:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common import cli
 from common.config import REPO_ROOT, is_lite_uri, load_settings
-from common.connection import check_lite_lock
+from common.connection import check_lite_lock, lite_database_problem
 from common.errors import CourseError, interrupt_on_signal
 from common.report import fmt, heading, new_figure, save_figure, save_json, table
 
@@ -300,9 +300,15 @@ def reset_db() -> int:
             "drop collections on a server with client.drop_collection(...)",
         )
     db = Path(uri)
-    if not db.exists():
+    if not db.exists() and not db.is_symlink():
         print(f"nothing to remove: {db} does not exist")
         return 0
+    found = lite_database_problem(db)
+    if found:  # only what Milvus Lite made is ever deleted
+        raise CourseError(
+            f"{db} is not a Milvus Lite database (it is {found}): nothing removed",
+            "check MILVUS_URI; move those files away yourself if the database should be recreated there",
+        )
     check_lite_lock(uri)  # never pull a database from under a running lesson
     collections = sorted(p.name for p in (db / "collections").glob("*")) if (db / "collections").is_dir() else []
     size = sum(f.stat().st_size for f in db.rglob("*") if f.is_file())
@@ -310,7 +316,14 @@ def reset_db() -> int:
         f"removing the Milvus Lite database {db} ({size / 2**20:.1f} MiB; collections: "
         f"{', '.join(collections) or 'none'})"
     )
-    shutil.rmtree(db)
+    try:
+        shutil.rmtree(db)
+    except OSError as exc:
+        raise CourseError(
+            f"could not remove all of {db}: {exc.strerror} ({exc.filename}); what is left is still there",
+            f"a file there is read-only or immutable: lsattr -R {db} shows it (chattr -i FILE), "
+            "then run make reset-db again",
+        ) from None
     print("removed; the next lesson creates a fresh database")
     return 0
 

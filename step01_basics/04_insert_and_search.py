@@ -6,8 +6,10 @@ What you learn
     ground truth and latency p50/p95/p99 over many single queries;
   - query by expression, get by id, upsert, delete — each checked against
     what the data says the answer must be;
-  - how a bad row (wrong dimension, wrong type) is refused with the field
-    named, and that nothing from its batch is stored;
+  - what happens to a batch with one bad row (wrong dimension, wrong type)
+    sent through client.insert: which layer refuses it (pymilvus on the
+    client, or the engine), what it says, and that nothing from the batch
+    is stored — next to the course's own check, which names row and field;
   - L2 vs IP vs COSINE on a worked 2-d example: three different rankings,
     and why IP equals COSINE once vectors are normalised.
 
@@ -18,15 +20,18 @@ Docs           docs/step01_basics.md, section "04 삽입과 검색"
 
 from __future__ import annotations
 
-from common import cli
+import traceback
+
+from common import cli, resources
+from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset, normalize
 from common.errors import BadInput
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
-from common.rows import count_rows, drop_if_exists, insert_checked, search_ids
+from common.rows import count_rows, drop_if_exists, search_ids, validate_rows
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 PREFIX = "s1_l4_"
 ARTICLES = PREFIX + "articles"
@@ -52,7 +57,10 @@ def create_articles(client, dim: int) -> None:
 def insert_articles(client, rows: list[dict], batch: int) -> None:
     """Insert in batches (one gRPC message each; keep a message well under 64 MB), then flush once."""
     for start in range(0, len(rows), batch):
-        insert_checked(client, ARTICLES, rows[start : start + batch])  # validate_rows, then client.insert(...)
+        client.insert(
+            collection_name=ARTICLES,
+            data=rows[start : start + batch],  # a list of dicts, one per row, keyed by field name
+        )
     client.flush(collection_name=ARTICLES)  # seal segments: on a server only sealed segments get the index
 
 
@@ -157,9 +165,35 @@ def expected_crud(rows: list[dict]) -> dict:
     }
 
 
-def bad_input_demo(client, rows, dim: int) -> list[dict]:
-    """Two bad batches: each is refused whole, with the row and field named."""
+def send_bad_batch(client, batch: list[dict]) -> dict:
+    """Send a batch with one bad row through client.insert itself: who refuses it, what is said, what is stored."""
     before = count_rows(client, ARTICLES)
+    try:
+        with quiet_pymilvus():  # pymilvus logs a traceback for every failed call; we print the message instead
+            client.insert(collection_name=ARTICLES, data=batch)
+        refused_by, said = "nobody: accepted", ""
+    except MilvusException as exc:
+        refused_by, said = refusing_layer(exc), exc.message
+    return {"refused by": refused_by, "Milvus said": said, "rows stored": count_rows(client, ARTICLES) - before}
+
+
+def refusing_layer(exc: MilvusException) -> str:
+    """pymilvus raises an engine's refusal in ``check_status`` (reading the reply); anything else never left it."""
+    frames = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+    return "the engine (its reply)" if "check_status" in frames else "pymilvus, on the client (nothing sent)"
+
+
+def course_check(client, batch: list[dict]) -> str:
+    """The course's own check (common.rows.validate_rows): the row and field, before anything is sent."""
+    try:
+        validate_rows(client.describe_collection(ARTICLES), batch)
+    except BadInput as exc:
+        return exc.message
+    return "passes (unexpected)"
+
+
+def bad_input_demo(client, rows, dim: int) -> list[dict]:
+    """Two batches of three good rows and one bad one, each sent to the engine as one insert call."""
     good = [dict(row, id=row["id"] + 1_000_000) for row in rows[:3]]
     cases = [
         ("wrong dimension", good + [dict(good[0], id=2_000_000, embedding=[0.1] * (dim - 1))]),
@@ -167,12 +201,16 @@ def bad_input_demo(client, rows, dim: int) -> list[dict]:
     ]
     outcomes = []
     for label, batch in cases:
-        try:
-            insert_checked(client, ARTICLES, batch)
-            message = "accepted (unexpected)"
-        except BadInput as exc:
-            message = exc.message
-        outcomes.append({"case": label, "error": message, "rows stored": count_rows(client, ARTICLES) - before})
+        sent = send_bad_batch(client, batch)
+        outcomes.append(
+            {
+                "case": label,
+                "refused by": sent["refused by"],
+                "Milvus said": sent["Milvus said"],
+                "rows stored": sent["rows stored"],
+                "course check": course_check(client, batch),
+            }
+        )
     return outcomes
 
 
@@ -249,7 +287,25 @@ def load_section(client, rows: list[dict], dim: int, batch: int) -> dict:
 
 def search_section(client, info, data) -> dict:
     heading("2. Search: results, recall@10, latency")
-    example = search_example(client, data.queries[0].tolist())
+    show_example(client, data.queries[0].tolist())
+    truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
+    recall = recall_at_k(search_ids(client, ARTICLES, data.queries, K, search_params=SEARCH_PARAMS), truth, K)
+    print(f"recall@10 against NumPy exact top-10 ({len(data.queries)} queries, HNSW ef=64): {recall:.4f}")
+    bounded, strong = consistency_latency(client, data.queries.tolist())
+    print(
+        "What Milvus guarantees: each row's insert, upsert or delete is atomic, but a batch is not a transaction\n"
+        "(no multi-row rollback). Reads choose their consistency: Strong, Bounded (the default: may lag a few\n"
+        "seconds), Session (sees this client's own writes) or Eventually."
+    )
+    if info.kind == "lite":
+        print(
+            "On Milvus Lite, per-query latency is mostly Lite's own overhead; compare index speed on a server (Step 2)."
+        )
+    return {"recall": recall, "bounded": bounded, "strong": strong}
+
+
+def show_example(client, query: list[float]) -> None:
+    example = search_example(client, query)
     table(
         [
             {
@@ -261,18 +317,18 @@ def search_section(client, info, data) -> dict:
             for h in example
         ]
     )
-    truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
-    recall = recall_at_k(search_ids(client, ARTICLES, data.queries, K, search_params=SEARCH_PARAMS), truth, K)
+
+
+def consistency_latency(client, queries: list[list[float]]):
+    """Serial single-query latency under Bounded and Strong consistency."""
 
     def search_one(consistency):
         return lambda q: client.search(
             collection_name=ARTICLES, data=[q], limit=K, search_params=SEARCH_PARAMS, consistency_level=consistency
         )
 
-    queries = data.queries.tolist()
     bounded = time_calls(search_one("Bounded"), queries, warmup=5)
     strong = time_calls(search_one("Strong"), queries[: min(30, len(queries))], warmup=2)
-    print(f"recall@10 against NumPy exact top-10 ({len(queries)} queries, HNSW ef=64): {recall:.4f}")
     table(
         [
             {
@@ -291,16 +347,7 @@ def search_section(client, info, data) -> dict:
         "(200 ms by default). Use Strong right after writing (as this lesson's\nchecks do), Bounded for serving "
         "traffic."
     )
-    print(
-        "What Milvus guarantees: each row's insert, upsert or delete is atomic, but a batch is not a transaction\n"
-        "(no multi-row rollback). Reads choose their consistency: Strong, Bounded (the default: may lag a few\n"
-        "seconds), Session (sees this client's own writes) or Eventually."
-    )
-    if info.kind == "lite":
-        print(
-            "On Milvus Lite, per-query latency is mostly Lite's own overhead; compare index speed on a server (Step 2)."
-        )
-    return {"recall": recall, "bounded": bounded, "strong": strong}
+    return bounded, strong
 
 
 def crud_section(client, rows: list[dict], data, n: int) -> list[dict]:
@@ -344,6 +391,11 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--seed", type=cli.SEED, default=7)
     args = parser.parse_args(argv)
+    resources.check_memory(  # before anything is allocated: the vectors, the rows as Python lists, the engine's copy
+        resources.vector_bytes(args.n + args.queries, args.dim, resources.ROWS_AS_LISTS_BYTES_PER_VALUE),
+        f"{args.n:,} rows of {args.dim:,} dimensions",
+        "--n or --dim",
+    )
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=0.6, seed=args.seed)
     rows = article_rows(data.base, args.seed)
@@ -351,9 +403,14 @@ def main(argv=None) -> dict:
         loaded = load_section(client, rows, args.dim, args.batch)
         searched = search_section(client, info, data)
         checks = crud_section(client, rows, data, args.n)
-        heading("4. Bad input is refused whole")
+        heading("4. A batch with one bad row, sent through client.insert")
         bad = bad_input_demo(client, rows, args.dim)
-        table(bad)
+        table([dict(case, **{"Milvus said": case["Milvus said"][:70]}) for case in bad])
+        stored = sum(case["rows stored"] for case in bad)
+        print(
+            f"Rows stored from the bad batches: {stored}. The course's own check names the row and the field "
+            "before anything is sent."
+        )
         heading("5. L2 vs IP vs COSINE: query (1,1) against four documents")
         metrics = metric_example(client)
         print(

@@ -248,3 +248,100 @@ def test_streaming_lesson_killed_leaves_no_process_behind(how, tmp_path):
         timeout=300,
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]  # the database lock was released with the processes
+
+
+# --------------------------------------------------------------------------- the machine's limits, the learner's files
+
+
+def reset_db(db: Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "course.curriculum", "reset-db"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MILVUS_URI": str(db)},
+    )
+
+
+def test_reset_db_never_deletes_what_milvus_lite_did_not_make(tmp_path):
+    folder = tmp_path / "u.db"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "thesis.txt").write_text("three years of work")
+    (folder / "sub" / "notes.md").write_text("notes")
+    done = reset_db(folder, tmp_path)
+    clean_failure(done, "is not a Milvus Lite database", "thesis.txt", "nothing removed")
+    assert (folder / "thesis.txt").read_text() == "three years of work" and (folder / "sub" / "notes.md").exists()
+    single = tmp_path / "f.db"
+    single.write_text("mine")
+    clean_failure(reset_db(single, tmp_path), "it is a file", "nothing removed")
+    assert single.read_text() == "mine"
+    clean_failure(with_uri(str(folder), cwd=tmp_path), "is not a Milvus Lite database", "thesis.txt")  # nor opened
+    assert sorted(p.name for p in folder.iterdir()) == ["sub", "thesis.txt"]
+
+
+def test_open_locks_live_beside_the_database_not_in_tmp(tmp_path):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("milvus-course-open-*.lock"))
+    db = tmp_path / "locks.db"
+    done = with_uri(str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert set(Path(tempfile.gettempdir()).glob("milvus-course-open-*.lock")) == before
+    assert (tmp_path / "locks.db.open.lock").exists()  # kept: unlinking a lock after unlocking races
+    assert reset_db(db, tmp_path).returncode == 0 and not db.exists()
+
+
+def test_a_run_too_big_for_the_memory_is_refused_before_allocating(tmp_path):
+    start = time.monotonic()
+    done = with_uri(
+        str(tmp_path / "m.db"), "step01_basics/04_insert_and_search.py", "--n", "2000000", "--dim", "4096", cwd=tmp_path
+    )
+    assert time.monotonic() - start < 15  # the child's start-up included; the check itself takes milliseconds
+    clean_failure(done, "GiB of memory", "lower --n or --dim")
+    assert not (tmp_path / "m.db").exists()  # refused before connecting, too
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MiB tmpfs (root only), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"skipped: needs root to mount a small tmpfs (mount said {made.stderr.decode().strip()[:80]})")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_passes_once_space_is_free(small_disk, tmp_path):
+    db = small_disk / "course.db"
+    for _ in range(2):  # the rerun on a still-full disk says the same
+        done = with_uri(str(db), "step01_basics/04_insert_and_search.py", cwd=tmp_path)
+        clean_failure(done, "the disk is full (No space left on device)", "df -h")
+    subprocess.run(["mount", "-o", "remount,size=400m", str(small_disk)], check=True)  # space freed
+    again = with_uri(str(db), "step01_basics/04_insert_and_search.py", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_an_immutable_file_in_the_database_is_one_line(tmp_path):
+    if subprocess.run(["which", "chattr"], capture_output=True).returncode != 0:
+        pytest.skip("skipped: needs chattr (e2fsprogs)")
+    db = tmp_path / "imm.db"
+    code = (
+        "import common\nfrom common.connection import connect\nc = connect()\n"
+        "c.create_collection('s1_l4_articles', dimension=4)\n"
+        "c.insert('s1_l4_articles', [{'id': 1, 'vector': [1, 2, 3, 4]}])\nc.flush('s1_l4_articles')\nc.close()\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=120, env={**os.environ, "MILVUS_URI": str(db)}
+    )
+    schema = db / "collections" / "s1_l4_articles" / "schema.json"
+    if subprocess.run(["chattr", "+i", str(schema)], capture_output=True).returncode != 0:
+        pytest.skip("skipped: needs a file system with immutable files (chattr +i) and root")
+    try:
+        done = with_uri(str(db), "step01_basics/04_insert_and_search.py", "--n", "500", cwd=tmp_path)
+        clean_failure(done, "Milvus Lite cannot change its files", "chattr -i")
+        clean_failure(reset_db(db, tmp_path), "could not remove all of", "chattr -i")
+    finally:
+        subprocess.run(["chattr", "-i", str(schema)], check=False)

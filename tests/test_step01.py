@@ -66,9 +66,14 @@ def test_insert_and_search_figures():
     assert result["rows_stored"] == 2000
     assert result["recall_at_10"] >= 0.95
     assert all(check["ok"] for check in result["checks"]), result["checks"]
-    assert [case["rows stored"] for case in result["bad_input"]] == [0, 0]
-    assert "'embedding'" in result["bad_input"][0]["error"] and "384" in result["bad_input"][0]["error"]
-    assert "'year'" in result["bad_input"][1]["error"]
+    wrong_dim, wrong_type = result["bad_input"]
+    assert [case["rows stored"] for case in result["bad_input"]] == [0, 0]  # sent through client.insert itself
+    assert wrong_type["refused by"] == "pymilvus, on the client (nothing sent)", wrong_type
+    assert "year" in wrong_type["Milvus said"], wrong_type
+    assert wrong_dim["refused by"] in ("the engine (its reply)", "pymilvus, on the client (nothing sent)"), wrong_dim
+    assert wrong_dim["Milvus said"], wrong_dim  # each engine words it its own way; something must be said
+    assert "'embedding'" in wrong_dim["course check"] and "384" in wrong_dim["course check"]
+    assert "'year'" in wrong_type["course check"]
     metrics = result["metrics"]
     assert metrics["milvus_matches_numpy"]
     assert metrics["raw_rankings_differ"]
