@@ -48,6 +48,9 @@ LITE = COMMON | {"sparse_vector", "hybrid_search", "bm25", "group_by"}
 # Schema and data features run on Lite 3.2.2 (lessons 1.5, 1.6, 4.8): nullable/default fields with IS NULL,
 # TIMESTAMPTZ range filters, GEOMETRY ST_WITHIN (a scan, no RTREE), merge upserts, use_database.
 LITE |= {"nullable_fields", "timestamptz", "geometry", "partial_update", "use_database"}
+# search features verified by effect on Lite 3.2.2 (step02 lessons 05-08): text_match filters, decay/boost rankers,
+# function chains. Not there: phrase_match, filter templating, run_analyzer, ORDER BY (accepted, ignored).
+LITE |= {"text_match", "decay_ranker", "boost_ranker", "function_chain"}
 LITE_VECTOR_INDEXES = indexes.lite_vector_indexes()  # the index table in common/indexes.py
 LITE_SCALAR_INDEXES = ("INVERTED",)
 
@@ -71,6 +74,18 @@ def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:
         caps |= {"use_database", "bulk_import"}
     if version >= (2, 5, 0):
         caps |= {"bm25", "nullable_fields", "alter_field"}
+    if version >= (2, 5, 0):  # text match, filter templating, RunAnalyzer (release notes 2.5.0)
+        caps |= {"text_match", "filter_templating", "run_analyzer"}
+    if version >= (2, 5, 11):  # multi-language analyzers
+        caps |= {"multi_analyzer"}
+    if version >= (2, 6, 0):  # phrase match, decay ranker (release notes 2.6.0)
+        caps |= {"phrase_match", "decay_ranker"}
+    if version >= (2, 6, 2):
+        caps |= {"boost_ranker"}
+    if version >= (2, 6, 8):
+        caps |= {"highlighter"}
+    if version >= (3, 0, 0):  # Function Chain, ORDER BY and query aggregation (release notes 3.0.0)
+        caps |= {"function_chain", "order_by", "query_aggregation"}
     if version >= (2, 6, 0):  # AddCollectionField; read-time TTL filtering
         caps |= {"add_field", "collection_ttl"}
     if version >= (2, 6, 2):
