@@ -6,6 +6,8 @@
 #   make bench            every lesson timed against its budget on a fresh Lite file (fails when over)
 #   make check            grade your answers in exercises/ (STEP=2, EX=2.1; SOLUTIONS=1 grades solutions/)
 #   make docs             refresh the lesson code shown in docs/ from the lessons
+#   make notebooks        every lesson as a Jupyter notebook in notebooks/ (the .py stays the source)
+#   make docs-site        the docs as a searchable site in site/ (mkdocs build --strict)
 #   make docs-figures     redraw the two diagrams in docs/img/ (lesson figures come with make docs-output)
 #   make docs-output      re-run every step on a fresh Lite file and rewrite the output blocks in docs/
 #   make reset-db         remove the course's Milvus Lite database (.milvus/course.db) after saying what it holds
@@ -18,10 +20,10 @@ PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server
 LESSONS ?=
 
-.PHONY: help venv server-venv run bench list reset-db docs docs-figures docs-output check test test-lite test-server test-unit server lint clean
+.PHONY: help venv server-venv run bench list reset-db docs notebooks docs-site docs-figures docs-output check test test-lite test-server test-unit server lint clean
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '/^$$/q;p' Makefile
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required")'
@@ -62,6 +64,10 @@ check: venv
 
 docs: venv
 	$(PY) -m course.docs_code
+
+# Every lesson as a Jupyter notebook in notebooks/ (generated; the lesson's .py is the only source).
+notebooks: venv
+	$(PY) -m course.notebooks $(LESSONS)
 
 docs-figures: venv
 	$(PY) -m course.docs_figures

@@ -1,4 +1,6 @@
-"""Environment check: Python, packages, Docker, and the Milvus engine you will use.
+# %% [markdown]
+"""
+Environment check: Python, packages, Docker, and the Milvus engine you will use.
 
 What you learn
   - which Python and package versions the course runs on, and how to spot a wrong one;
@@ -12,6 +14,7 @@ Run            python step01_basics/01_environment_check.py [--uri URI] [--pings
 Docs           docs/step01_basics.md, section "01 환경 점검"
 """
 
+# %%
 from __future__ import annotations
 
 import platform
@@ -27,6 +30,11 @@ PACKAGES = ["pymilvus", "milvus-lite", "numpy", "python-dotenv", "docker", "matp
 MIN_PYTHON = (3, 10)
 
 
+# %% [markdown]
+# ## Python and packages
+
+
+# %%
 def check_python() -> dict:
     ok = sys.version_info >= MIN_PYTHON
     return {
@@ -54,6 +62,11 @@ def check_packages() -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## Docker (optional)
+
+
+# %%
 def check_docker() -> dict:
     """Ask the Docker engine for its version through the docker SDK.
 
@@ -88,6 +101,11 @@ def check_docker() -> dict:
         return {"check": "docker engine", "value": "unavailable", "ok": False, "note": note}
 
 
+# %% [markdown]
+# ## The Milvus engine and what it can do
+
+
+# %%
 def print_engine(info, connect_ms: float, pings) -> None:
     table(
         [
@@ -117,6 +135,11 @@ def print_capabilities(info) -> list[str]:
     return unverified
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--pings", type=cli.int_range(1, 100_000), default=50, help="round trips to time (default 50)")
@@ -165,5 +188,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Connection patterns: configure, fail fast, reuse one client, close it.
+# %% [markdown]
+"""
+Connection patterns: configure, fail fast, reuse one client, close it.
 
 What you learn
   - where the URI and token come from (.env, then the environment, then the
@@ -16,6 +18,7 @@ Run            python step01_basics/02_connection_patterns.py [--uri URI] [--req
 Docs           docs/step01_basics.md, section "02 연결 패턴"
 """
 
+# %%
 from __future__ import annotations
 
 import contextlib
@@ -33,6 +36,10 @@ from common.report import heading, table
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
+# %% [markdown]
+# ## Legacy ORM calls and their MilvusClient equivalents
+
+# %%
 LEGACY_TO_CLIENT = [
     ("connections.connect(alias, host=, port=)", "client = MilvusClient(uri=, token=, timeout=)"),
     ("connections.disconnect(alias)", "client.close()"),
@@ -50,6 +57,11 @@ LEGACY_TO_CLIENT = [
 ]
 
 
+# %% [markdown]
+# ## Connect and close
+
+
+# %%
 # docs:begin connect
 def connect_and_close(uri: str, token: str, timeout: float) -> str:
     """The whole connection pattern: build one client, use it, close it."""
@@ -69,6 +81,11 @@ def connect_and_close(uri: str, token: str, timeout: float) -> str:
 # docs:end
 
 
+# %% [markdown]
+# ## Configuration: .env, then environment, then default
+
+
+# %%
 def show_configuration() -> dict:
     settings = load_settings()
     rows = [
@@ -84,6 +101,11 @@ def show_configuration() -> dict:
     return {row["setting"]: row["from"] for row in rows}
 
 
+# %% [markdown]
+# ## Fail fast: bounded connection attempts
+
+
+# %%
 @contextlib.contextmanager
 def silent_listener():
     """A loopback port that accepts connections and never answers (a hung server)."""
@@ -146,6 +168,11 @@ def fail_fast_demo(timeout: float) -> dict:
     return {"closed_port_s": closed_s, "silent_server_s": silent_s}
 
 
+# %% [markdown]
+# ## Reuse one client
+
+
+# %%
 def reuse_demo(uri: str, token: str, requests: int) -> dict:
     """The same request (list_collections) three ways.
 
@@ -192,6 +219,11 @@ def reuse_demo(uri: str, token: str, requests: int) -> dict:
     }
 
 
+# %% [markdown]
+# ## A pymilvus import-time behaviour
+
+
+# %%
 def import_time_note() -> None:
     """A pymilvus behaviour worth knowing before you copy a lesson into your own project."""
     print(
@@ -203,6 +235,11 @@ def import_time_note() -> None:
     )
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument(
@@ -257,5 +294,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Schema and collection lifecycle: fields, types, create, describe, stats, rename, drop.
+# %% [markdown]
+"""
+Schema and collection lifecycle: fields, types, create, describe, stats, rename, drop.
 
 What you learn
   - how a schema is built: an INT64 primary key with auto_id, VARCHAR(512),
@@ -14,6 +16,7 @@ Run            python step01_basics/03_schema_and_collections.py [--uri URI] [--
 Docs           docs/step01_basics.md, section "03 스키마와 컬렉션"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli
@@ -31,6 +34,11 @@ BOOKS = PREFIX + "books"
 RENAMED = PREFIX + "library"
 
 
+# %% [markdown]
+# ## Vector encodings
+
+
+# %%
 def to_bfloat16_bytes(vector: np.ndarray) -> bytes:
     """float32 → bfloat16 (the top 16 bits, rounded to nearest even), as the raw bytes pymilvus accepts.
 
@@ -57,6 +65,11 @@ OTHER_VECTOR_TYPES = [
 ]
 
 
+# %% [markdown]
+# ## A schema, an index, a collection
+
+
+# %%
 # docs:begin schema
 def book_schema(dim: int):
     """Every common field type in one schema; dynamic fields take any extra key."""
@@ -108,6 +121,11 @@ def create_books(client, dim: int) -> None:
 # docs:end
 
 
+# %% [markdown]
+# ## Insert and read back
+
+
+# %%
 def book_rows(dim: int, n: int = 20) -> list[dict]:
     vectors, labels = clustered_vectors(n, dim, n_clusters=4, seed=3)
     genres = ["poetry", "history", "science", "fiction"]
@@ -154,6 +172,11 @@ def read_back(client) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## Describe a collection
+
+
+# %%
 def describe_fields(description: dict) -> list[dict]:
     rows = []
     for field in description["fields"]:
@@ -167,6 +190,11 @@ def describe_fields(description: dict) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## Rename, then drop
+
+
+# %%
 # docs:begin lifecycle
 def rename_and_drop(client) -> tuple[bool, bool, int]:
     """Rename keeps the data; drop deletes the collection and all its rows."""
@@ -180,6 +208,11 @@ def rename_and_drop(client) -> tuple[bool, bool, int]:
 # docs:end
 
 
+# %% [markdown]
+# ## A schema mistake and its message
+
+
+# %%
 def schema_mistake(client, dim: int) -> str:
     """A FLOAT_VECTOR without dim: the engine refuses it and creates nothing."""
     broken = MilvusClient.create_schema(auto_id=True)
@@ -193,6 +226,11 @@ def schema_mistake(client, dim: int) -> str:
     return ""
 
 
+# %% [markdown]
+# ## Other vector types on this engine
+
+
+# %%
 def try_vector_type(client: MilvusClient, info, capability, dtype, index_type, metric, make) -> str:
     """Create, fill and search a small collection with one vector field of ``dtype``."""
     if not info.has(capability):
@@ -231,6 +269,11 @@ def try_vector_type(client: MilvusClient, info, capability, dtype, index_type, m
     return f"ok: 50 rows; searching with row 7's vector finds row 7 at rank {rank}"
 
 
+# %% [markdown]
+# ## The sections
+
+
+# %%
 def create_and_describe(client, dim: int) -> tuple[list[dict], dict]:
     heading("1. Create a collection from a schema")
     create_books(client, dim)
@@ -264,6 +307,11 @@ def insert_and_read(client, dim: int) -> tuple[int, list[dict]]:
     return row_count, sample
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument(
@@ -316,5 +364,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

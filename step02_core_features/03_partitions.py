@@ -1,4 +1,6 @@
-"""Partitions: by time, by category with a partition key, and why not thousands of them.
+# %% [markdown]
+"""
+Partitions: by time, by category with a partition key, and why not thousands of them.
 
 What you learn
   - monthly partitions: insert into a partition, search one partition, and
@@ -15,6 +17,7 @@ Run            python step02_core_features/03_partitions.py [--n 12000] [--dim 6
 Docs           docs/step02_core_features.md, section "03 파티션"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli
@@ -36,6 +39,11 @@ CATEGORIES = [f"cat{i:02d}" for i in range(20)]
 K = 10
 
 
+# %% [markdown]
+# ## Collections for this lesson
+
+
+# %%
 def create(client, name: str, dim: int, partition_key: bool = False, **kwargs) -> None:
     """id, month, category, embedding; FLAT keeps every comparison exact (an ANN index may differ per plan)."""
     schema = MilvusClient.create_schema(auto_id=False)
@@ -53,6 +61,11 @@ def create(client, name: str, dim: int, partition_key: bool = False, **kwargs) -
     )
 
 
+# %% [markdown]
+# ## Monthly partitions vs the equivalent filter
+
+
+# %%
 # docs:begin monthly
 def fill_by_month(client, data, months, categories) -> None:
     """One partition per month; each row is inserted into its month's partition."""
@@ -136,6 +149,11 @@ def monthly_partitions(client, data, months, categories, queries) -> dict:
     }
 
 
+# %% [markdown]
+# ## Load and release single partitions
+
+
+# %%
 # docs:begin load-partitions
 def load_one_partition(client) -> dict:
     """Release the collection, then load only March: memory for one month instead of twelve."""
@@ -167,6 +185,11 @@ def partial_load(client, info, queries) -> dict:
     return {"load_states": states, "unloaded_search": unloaded, "skipped": []}
 
 
+# %% [markdown]
+# ## Partition key: let Milvus partition by category
+
+
+# %%
 def partition_key(client, data, months, categories, queries) -> dict:
     # docs:begin partition-key
     create(
@@ -200,6 +223,11 @@ def partition_key(client, data, months, categories, queries) -> dict:
     return {"key_partitions": len(partitions), "key_filter_only_matching": only_cat07, "manual_partition": manual}
 
 
+# %% [markdown]
+# ## Many manual partitions
+
+
+# %%
 def many_partitions(client, data, many: int, queries) -> dict:
     """Same rows in 1 partition vs ``many``: creation time and search latency."""
     out = {}
@@ -236,6 +264,11 @@ def many_partitions(client, data, many: int, queries) -> dict:
     return out
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(1200, 2_000_000), default=12000)
@@ -284,5 +317,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

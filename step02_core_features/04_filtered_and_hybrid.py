@@ -1,4 +1,6 @@
-"""Filtered and hybrid search: scalar filters, JSON/ARRAY, range, group-by, multi-vector, BM25.
+# %% [markdown]
+"""
+Filtered and hybrid search: scalar filters, JSON/ARRAY, range, group-by, multi-vector, BM25.
 
 What you learn
   - vector search with a scalar filter at 50%, 10% and 1% selectivity, with
@@ -18,6 +20,7 @@ Run            python step02_core_features/04_filtered_and_hybrid.py [--n 20000]
 Docs           docs/step02_core_features.md, section "04 필터와 하이브리드 검색"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli
@@ -46,6 +49,11 @@ WORDS = [  # a small vocabulary per topic, so BM25 has something real to match
 ]
 
 
+# %% [markdown]
+# ## Filtered search
+
+
+# %%
 # docs:begin products
 def create_products(client, dim: int) -> None:
     """Scalar fields to filter on: an INT64 bucket, a VARCHAR, a JSON object and an ARRAY of strings."""
@@ -78,6 +86,11 @@ def filtered_search(client, queries: list, expr: str, ef: int) -> list:
 # docs:end
 
 
+# %% [markdown]
+# ## Filtered recall against exact ground truth
+
+
+# %%
 def make_products(n: int, rng) -> dict:
     return {
         "bucket": rng.integers(0, 100, size=n),
@@ -112,6 +125,11 @@ def filtered_recall(client, data, cols, queries, ef: int) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## JSON-path and ARRAY filters
+
+
+# %%
 def json_and_array(client, cols) -> list[dict]:
     checks = []
     cases = [
@@ -139,6 +157,11 @@ def json_and_array(client, cols) -> list[dict]:
     return checks
 
 
+# %% [markdown]
+# ## Range search
+
+
+# %%
 def range_bounds(data, queries) -> tuple[float, float]:
     """A range that holds some neighbours but not the closest: between the 5th and 50th exact scores."""
     _, scores = exact_topk(data.base, queries, 50, "COSINE")
@@ -184,6 +207,11 @@ def range_search(client, data, queries, radius: float, ceiling: float) -> dict:
     }
 
 
+# %% [markdown]
+# ## Group-by search
+
+
+# %%
 def group_by(client, info, queries) -> dict:
     if not info.has("group_by"):
         return {"skipped": info.skip_reason("group_by")}
@@ -204,6 +232,11 @@ def group_by(client, info, queries) -> dict:
     return {"categories": groups, "distinct": len(set(groups)) == len(groups)}
 
 
+# %% [markdown]
+# ## Multi-vector hybrid search (RRF and weighted)
+
+
+# %%
 # docs:begin hybrid
 def create_two_vectors(client, title_vectors, body_vectors) -> None:
     """Two vector fields per row, each with its own index (FLAT: exact, so NumPy can check the fusion)."""
@@ -282,6 +315,11 @@ def hybrid(client, info, data, rng, queries) -> dict:
     return {"agreement with exact fusion": results}
 
 
+# %% [markdown]
+# ## BM25 full-text search
+
+
+# %%
 # docs:begin bm25
 def create_articles(client, dim: int) -> None:
     """A text field analysed into terms; a BM25 function fills a sparse vector field from it on insert."""
@@ -358,6 +396,11 @@ def bm25(client, info, data, rng) -> dict:
     }
 
 
+# %% [markdown]
+# ## A malformed filter
+
+
+# %%
 def bad_filter(client) -> str:
     with quiet_pymilvus():
         try:
@@ -367,6 +410,11 @@ def bad_filter(client) -> str:
             return exc.message.strip().splitlines()[0][:120]
 
 
+# %% [markdown]
+# ## The sections
+
+
+# %%
 def load_products(client, data, cols, n: int) -> None:
     create_products(client, data.base.shape[1])
     rows = vector_rows(
@@ -441,6 +489,11 @@ def multi_vector_sections(client, info, data, rng) -> dict:
     return {"hybrid": fused, "bm25": text}
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
@@ -487,5 +540,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

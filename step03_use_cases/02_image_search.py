@@ -1,4 +1,6 @@
-"""Image search with metadata: find handwritten digits that look like an example.
+# %% [markdown]
+"""
+Image search with metadata: find handwritten digits that look like an example.
 
 What you learn
   - image search is vector search on features: here the 8×8 pixels of
@@ -21,6 +23,7 @@ Run            python step03_use_cases/02_image_search.py [--queries 360] [--see
 Docs           docs/step03_use_cases.md, section "02 이미지 검색"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli
@@ -39,6 +42,11 @@ K = 10
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
+# %% [markdown]
+# ## Images and their features
+
+
+# %%
 def load_digits_split(n_queries: int, seed: int):
     """The digits, their metadata, and a random split into indexed images and held-out queries."""
     from sklearn.datasets import load_digits
@@ -68,6 +76,11 @@ def clip_features(model, images: np.ndarray) -> np.ndarray:
     return model.encode(pictures, batch_size=32)
 
 
+# %% [markdown]
+# ## Index and search
+
+
+# %%
 # docs:begin index-search
 def index_images(client, collection: str, features: np.ndarray, labels, ink, rows: np.ndarray, metric: str) -> None:
     """One row per image: its feature vector plus metadata (digit label, ink density) to filter on."""
@@ -119,6 +132,11 @@ def search(client, collection: str, vectors: np.ndarray, metric: str, filter: st
 # docs:end
 
 
+# %% [markdown]
+# ## Label precision against random
+
+
+# %%
 def precision_at_k(results: list[list[dict]], query_labels) -> float:
     return float(np.mean([np.mean([h["label"] == label for h in row]) for row, label in zip(results, query_labels)]))
 
@@ -142,6 +160,11 @@ def evaluate(client, collection, name, features, labels, ink, indexed, queries, 
     }
 
 
+# %% [markdown]
+# ## Metadata filters on the same search
+
+
+# %%
 def filtered_searches(client, features, labels, ink, queries, metric) -> dict:
     heavy = float(np.median(ink))
     heavy_hits = search(client, PIXELS, features[queries], metric, filter=f"ink >= {heavy:.4f}")
@@ -173,6 +196,11 @@ def text_to_image(client, model, metric) -> dict:
     return {"queries": len(queries), "precision@10": precision_at_k(results, list(range(10)))}
 
 
+# %% [markdown]
+# ## A picture of the results
+
+
+# %%
 def save_grid(images, labels, queries, results) -> str:
     fig, axes = new_figure(11, 1.25 * len(queries))
     fig.clf()
@@ -191,6 +219,11 @@ def save_grid(images, labels, queries, results) -> str:
     return str(save_figure(fig, "step03_image_search"))
 
 
+# %% [markdown]
+# ## The sections
+
+
+# %%
 def feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, pca_dim: int):
     """precision@10 for raw pixels, PCA of pixels, and CLIP when a model is configured."""
     rows = [
@@ -232,6 +265,11 @@ def filter_section(client, pixels, labels, ink, queries) -> dict:
     return filtered
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument(
@@ -282,5 +320,6 @@ def main(argv=None) -> dict:
     return result
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

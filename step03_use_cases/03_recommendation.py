@@ -1,4 +1,6 @@
-"""Recommendation: learn item vectors from clicks, then ask Milvus for what a user has not seen.
+# %% [markdown]
+"""
+Recommendation: learn item vectors from clicks, then ask Milvus for what a user has not seen.
 
 What you learn
   - the two-tower idea without a deep model: implicit matrix factorisation
@@ -23,6 +25,7 @@ Run            python step03_use_cases/03_recommendation.py [--users 2000] [--it
 Docs           docs/step03_use_cases.md, section "03 추천"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli
@@ -37,6 +40,11 @@ ITEMS = "s3_l3_items"
 K = 10
 
 
+# %% [markdown]
+# ## Clicks and item vectors (implicit ALS)
+
+
+# %%
 def generate_clicks(
     n_users: int, n_items: int, n_categories: int, rng
 ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
@@ -89,6 +97,11 @@ def implicit_als(
     return items.astype(np.float32)
 
 
+# %% [markdown]
+# ## Item vectors in Milvus
+
+
+# %%
 # docs:begin items
 def index_items(client, vectors: np.ndarray, category: np.ndarray, popularity: np.ndarray) -> None:
     """Item vectors from the factorisation, with the category to filter on."""
@@ -143,6 +156,11 @@ def recommend(
 # docs:end
 
 
+# %% [markdown]
+# ## Recommend unseen items per user
+
+
+# %%
 def popular_unseen(order: np.ndarray, seen: list[int], allowed=None) -> list[int]:
     seen_set = set(seen)
     return [int(i) for i in order if int(i) not in seen_set and (allowed is None or allowed[i])][:K]
@@ -180,6 +198,11 @@ def overall_section(client, user_vectors, train, test, by_popularity, n_items: i
     }
 
 
+# %% [markdown]
+# ## Restricted to one category
+
+
+# %%
 def category_section(client, user_vectors, train, test, category, by_popularity) -> dict:
     heading("3. Same, restricted to one category (filter: category == ... and id not in [...])")
     users_in = [u for u, t in enumerate(test) if category[t] == category[test[0]]]
@@ -207,6 +230,11 @@ def category_section(client, user_vectors, train, test, category, by_popularity)
     }
 
 
+# %% [markdown]
+# ## Real-time update
+
+
+# %%
 # docs:begin live
 def live_update(client, item_vectors, history: list[int], new_clicks: list[int], alpha: float, reg: float) -> dict:
     """A user clicks new items: fold the longer history in again and search again. No retraining, no re-indexing."""
@@ -252,6 +280,11 @@ def live_update_section(client, item_vectors, train, category, by_popularity, ar
     }
 
 
+# %% [markdown]
+# ## Cold start
+
+
+# %%
 def cold_start_section(client, item_vectors, user_vectors, train, test, category, by_popularity) -> dict:
     heading("5. Cold start: a user with no history, an item with no clicks")
     users = list(range(200))  # pretend these users just signed up: no history to fold in
@@ -287,6 +320,11 @@ def cold_start_section(client, item_vectors, user_vectors, train, test, category
     }
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--users", type=cli.int_range(10, 1_000_000), default=2000)
@@ -348,5 +386,6 @@ def main(argv=None) -> dict:
     return result
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Monitoring: the application's own metrics, the server's /metrics, and a health check that says why.
+# %% [markdown]
+"""
+Monitoring: the application's own metrics, the server's /metrics, and a health check that says why.
 
 What you learn
   - instrumenting a search service with prometheus-client: a latency
@@ -14,6 +16,7 @@ Run            python step04_advanced/06_monitoring.py [--requests 200]
 Docs           docs/step04_advanced.md, section "06 모니터링"
 """
 
+# %%
 from __future__ import annotations
 
 import time
@@ -49,6 +52,11 @@ MILVUS_SERIES = (
 )
 
 
+# %% [markdown]
+# ## The app's metrics
+
+
+# %%
 # docs:begin metrics
 class SearchMetrics:
     """The three series every search service should export."""
@@ -73,6 +81,11 @@ class SearchMetrics:
 # docs:end
 
 
+# %% [markdown]
+# ## Serve and scrape
+
+
+# %%
 def serve_metrics(registry, port: int):
     """prometheus-client's HTTP exporter on 127.0.0.1:``port`` (0: any free port); returns (server, thread, port)."""
     try:
@@ -103,6 +116,11 @@ def quantile_from_buckets(buckets: list, q: float) -> float:
     return next(le for le, count in pairs if count >= q * total)
 
 
+# %% [markdown]
+# ## Milvus' own health endpoint
+
+
+# %%
 def healthz(uri: str) -> dict:
     host = urlparse(uri).hostname
     try:
@@ -121,6 +139,11 @@ def healthz(uri: str) -> dict:
         }
 
 
+# %% [markdown]
+# ## A health check that says what is wrong
+
+
+# %%
 # docs:begin health
 def health_report(client, uri: str, info, expect: dict) -> list[dict]:
     """Each check with its result and, when it fails, what to do. ``expect``: collection, rows, probe, max_p95_ms."""
@@ -200,6 +223,11 @@ def health_section(client, uri: str, info, data, n: int) -> dict:
     return {state: failing(report) for state, report in reports.items()}
 
 
+# %% [markdown]
+# ## The sections
+
+
+# %%
 def create_collection(client, vectors: np.ndarray) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -279,6 +307,11 @@ def server_metrics_section(info, uri: str) -> dict:
     return {"series": len(milvus), "found": found}
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.ROWS, default=5000)
@@ -323,5 +356,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

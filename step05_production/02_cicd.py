@@ -1,4 +1,6 @@
-"""CI/CD: a GitHub Actions pipeline for a Milvus-backed service, validated against the workflow schema.
+# %% [markdown]
+"""
+CI/CD: a GitHub Actions pipeline for a Milvus-backed service, validated against the workflow schema.
 
 What you learn
   - the stages: lint → unit tests → integration tests against a Milvus
@@ -13,6 +15,7 @@ Run            python step05_production/02_cicd.py
 Docs           docs/step05_production.md, section "02 CI/CD"
 """
 
+# %%
 from __future__ import annotations
 
 import subprocess
@@ -31,6 +34,11 @@ COURSE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "test.yml"
 BROKEN = "a copy whose lint job lost runs-on"
 
 
+# %% [markdown]
+# ## Validation against the GitHub workflow schema
+
+
+# %%
 # docs:begin validate
 def check_workflow(path: Path) -> tuple[bool, str]:
     """Validate with check-jsonschema's vendored GitHub workflow schema (no network needed)."""
@@ -47,6 +55,11 @@ def check_workflow(path: Path) -> tuple[bool, str]:
 # docs:end
 
 
+# %% [markdown]
+# ## The pipeline, stage by stage
+
+
+# %%
 def stages(workflow: dict) -> list[dict]:
     """Jobs in dependency order, with what gates each one."""
     jobs, order, done = workflow["jobs"], [], set()
@@ -69,6 +82,11 @@ def stages(workflow: dict) -> list[dict]:
     return order
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.parse_args(argv)
@@ -111,5 +129,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

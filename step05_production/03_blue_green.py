@@ -1,4 +1,6 @@
-"""Blue-green deployment: switch an alias to a new collection version under live query load.
+# %% [markdown]
+"""
+Blue-green deployment: switch an alias to a new collection version under live query load.
 
 What you learn
   - applications search an *alias* (`s5_l3_docs`), never a versioned name;
@@ -14,6 +16,7 @@ Run            python step05_production/03_blue_green.py [--n 8000] [--threads 2
 Docs           docs/step05_production.md, section "03 블루-그린 배포"
 """
 
+# %%
 from __future__ import annotations
 
 import contextlib
@@ -37,6 +40,11 @@ BLUE, GREEN = PREFIX + "docs_v1", PREFIX + "docs_v2"
 K = 10
 
 
+# %% [markdown]
+# ## Two versions behind one alias
+
+
+# %%
 # docs:begin build
 def build_version(client, name: str, vectors: np.ndarray, version: int) -> None:
     """One complete, versioned collection: insert everything, flush, index, load — before any traffic sees it."""
@@ -73,6 +81,11 @@ def search_through_alias(client, query: list[float]) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## Queries running during the switch
+
+
+# %%
 class QueryLoad:
     """Threads that search through the alias until stopped, recording every answer."""
 
@@ -117,6 +130,11 @@ def served_after(log, moment: float) -> dict:
     }
 
 
+# %% [markdown]
+# ## Verify before the switch
+
+
+# %%
 def verify_green(client, new, n: int, min_recall: float) -> tuple[bool, float]:
     """The new version must hold every row and reach the probe recall before it gets traffic."""
     rows_ok = count_rows(client, GREEN) == n
@@ -133,6 +151,11 @@ def verify_green(client, new, n: int, min_recall: float) -> tuple[bool, float]:
     return rows_ok and probe_recall >= min_recall, probe_recall
 
 
+# %% [markdown]
+# ## Switch, and roll back
+
+
+# %%
 # docs:begin switch
 def switch_alias(client, target: str) -> None:
     """Point the alias at another collection: one metadata operation; searches never see a gap."""
@@ -182,6 +205,11 @@ def summarise(log, switch_at: float, rollback_at: float, settle: float) -> dict:
     }
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def parse_args(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=8000)
@@ -252,5 +280,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""A/B testing two search configurations: stable routing, a quality signal, and a decision you can defend.
+# %% [markdown]
+"""
+A/B testing two search configurations: stable routing, a quality signal, and a decision you can defend.
 
 What you learn
   - routing by a stable hash of the user id: a user always sees the same arm;
@@ -16,6 +18,7 @@ Run            python step05_production/04_ab_testing.py [--requests 1200] [--md
 Docs           docs/step05_production.md, section "04 A/B 테스트"
 """
 
+# %%
 from __future__ import annotations
 
 import hashlib
@@ -33,6 +36,10 @@ from pymilvus import DataType, MilvusClient
 PREFIX = "s5_l4_"
 COLLECTION = PREFIX + "docs"
 K = 10
+# %% [markdown]
+# ## Routing: a stable hash of the user id
+
+# %%
 # docs:begin route
 ARMS = {"A": {"ef": 16}, "B": {"ef": 64}}
 Z_ALPHA, Z_POWER = 1.959964, 0.841621  # two-sided α = 0.05, power 0.8
@@ -46,6 +53,11 @@ def arm_for(user: str) -> str:
 # docs:end
 
 
+# %% [markdown]
+# ## Statistics: sample size, bootstrap CI, permutation test
+
+
+# %%
 def required_per_arm(sd: float, mde: float) -> int:
     """Requests per arm to detect a difference of ``mde`` (normal approximation, α 0.05, power 0.8)."""
     return math.ceil(2 * (Z_ALPHA + Z_POWER) ** 2 * sd**2 / mde**2)
@@ -74,6 +86,11 @@ def decide(result: dict, n_a: int, n_b: int, needed: int) -> str:
     return "no significant difference: the CI includes 0 (keep the cheaper arm)"
 
 
+# %% [markdown]
+# ## The experiment
+
+
+# %%
 def run_experiment(client, data, truth, requests: int, rng) -> dict:
     users = [f"user-{i}" for i in range(max(50, requests // 4))]
     log = {"A": {"recall": [], "ms": []}, "B": {"recall": [], "ms": []}}
@@ -127,6 +144,11 @@ def create_collection(client, vectors: np.ndarray) -> None:
     client.load_collection(collection_name=COLLECTION)
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def parse_args(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
@@ -218,5 +240,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

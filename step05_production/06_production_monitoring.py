@@ -1,4 +1,6 @@
-"""Production monitoring: Prometheus alert rules unit-tested with promtool, Alertmanager routing checked with amtool.
+# %% [markdown]
+"""
+Production monitoring: Prometheus alert rules unit-tested with promtool, Alertmanager routing checked with amtool.
 
 What you learn
   - how the KPIs (availability 99.9%, search p95 < 100 ms, error rate < 0.1%)
@@ -18,6 +20,7 @@ Run            python step05_production/06_production_monitoring.py
 Docs           docs/step05_production.md, section "06 운영 모니터링"
 """
 
+# %%
 from __future__ import annotations
 
 import json
@@ -33,6 +36,10 @@ from common.report import heading, table
 import yaml
 
 MONITORING = REPO_ROOT / "monitoring"
+# %% [markdown]
+# ## Alerts and the KPIs they guard
+
+# %%
 KPIS = {
     "MilvusDown": "availability 99.9% (≤ 43 min down a month)",
     "MilvusSearchP95High": "search p95 < 100 ms",
@@ -43,6 +50,11 @@ KPIS = {
 }
 
 
+# %% [markdown]
+# ## promtool and amtool
+
+
+# %%
 def run(*command: str, cwd: Path = MONITORING) -> tuple[int, str]:
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
     return done.returncode, (done.stdout + done.stderr).strip()
@@ -69,6 +81,11 @@ def amtool_checks() -> tuple[dict, dict]:
     return am, routes
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.parse_args(argv)
@@ -129,5 +146,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)
