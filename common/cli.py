@@ -57,6 +57,30 @@ def float_range(low: float, high: float) -> InRange:
     return InRange(float, low, high)
 
 
+class OneOf:
+    """An argparse ``type`` for a name from a fixed set (case-insensitive): ``type=cli.OneOf(["FLAT", "HNSW"])``."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.__name__ = "name"
+
+    def __call__(self, text: str) -> str:
+        for name in self.names:
+            if text.upper() == name.upper():
+                return name
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(self.names)}")
+
+
+def add_list_option(parser: argparse.ArgumentParser, flag: str, item, default: list, help: str) -> None:
+    """A list option (``--sizes 1 10 100``): at least one value, each checked by ``item`` (a range or OneOf).
+
+    An empty list (``--sizes`` alone) or a bad value is refused by the parser with one line, exit 2.
+    """
+    parser.add_argument(
+        flag, type=item, nargs="+", default=default, help=f"{help} (default: {' '.join(map(str, default))})"
+    )
+
+
 # Ranges shared by many lessons: big enough for real experiments, small enough to fail fast.
 ROWS = int_range(1, 2_000_000)  # 2M × 384-d float32 ≈ 3 GiB: the most this course's machines hold comfortably
 DIM = int_range(4, 32_768)  # Milvus' own limit on a vector field's dim is 32,768

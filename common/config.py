@@ -119,9 +119,22 @@ def load_settings(env_file: Path | None = None) -> Settings:
         image_model=get("IMAGE_MODEL"),
         kafka_bootstrap_servers=get("KAFKA_BOOTSTRAP_SERVERS"),
         app_metrics_port=port_setting("APP_METRICS_PORT", get("APP_METRICS_PORT", str(DEFAULT_APP_METRICS_PORT))),
-        reports_dir=Path(get("REPORTS_DIR", str(REPO_ROOT / "reports"))),
+        reports_dir=folder_setting("REPORTS_DIR", get("REPORTS_DIR", str(REPO_ROOT / "reports"))),
         cache_dir=Path(get("COURSE_CACHE_DIR", str(REPO_ROOT / ".cache"))),
     )
+
+
+def folder_setting(key: str, text: str) -> Path:
+    """A folder the course writes into (created when first needed): refused up front when it cannot be one."""
+    path = Path(text).expanduser().absolute()
+    fix = f"set {key} to a folder you can write (it is created when missing), or unset it"
+    if path.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        raise CourseError(f"{key}={text!r}: /{path.parts[1]} is the kernel's, not a place for files", fix)
+    existing = next(p for p in [path, *path.parents] if p.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is inside {existing}, which is a file"
+        raise CourseError(f"{key}={text!r} {where}, not a folder", fix)
+    return path
 
 
 def port_setting(key: str, text: str) -> int:

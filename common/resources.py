@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -164,6 +165,8 @@ def _errno_of(exc: BaseException) -> int | None:
         if isinstance(current, OSError) and current.errno:
             return current.errno
     text = str(getattr(exc, "message", "") or exc)
+    if re.search(r"\d+ requested and \d+ written", text):  # NumPy's short write (tofile): the disk filled up
+        return errno.ENOSPC
     for code, words in {**_FULL, **_DENIED}.items():
         if f"[Errno {code}]" in text or f"[errno {code}]" in text or words in text:
             return code

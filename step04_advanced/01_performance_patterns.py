@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from common import cli
+from common import cli, resources
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
@@ -261,14 +261,17 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--requests", type=cli.int_range(20, 1_000_000), default=100, help="requests per pattern (default 100)"
     )
-    parser.add_argument(
-        "--sizes", type=cli.int_range(1, 100_000), nargs="*", default=[1, 10, 100, 1000, 10000], help="batch sizes"
-    )
+    cli.add_list_option(parser, "--sizes", cli.int_range(1, 100_000), [1, 10, 100, 1000, 10000], "insert batch sizes")
     parser.add_argument(
         "--row-by-row", type=cli.int_range(1, 100_000), default=300, help="rows inserted one per call (default 300)"
     )
     parser.add_argument("--seed", type=cli.SEED, default=5)
     args = parser.parse_args(argv)
+    resources.check_memory(
+        resources.vector_bytes(args.n + args.requests, args.dim, resources.ROWS_AS_LISTS_BYTES_PER_VALUE),
+        f"{args.n:,} rows of {args.dim:,} dimensions",
+        "--n or --dim",
+    )
 
     data = make_dataset(args.n, args.dim, args.requests, n_clusters=50, spread=1.0, seed=args.seed)
     uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri

@@ -27,7 +27,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import cli
+from common import cli, resources
 from common.config import REPO_ROOT
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
@@ -42,6 +42,7 @@ from pymilvus import DataType, MilvusClient
 PREFIX = "s4_l5_"
 COLLECTION = PREFIX + "catalog"
 K = 10
+BACKUP_FILES = ("manifest.json", "vectors.npy", "rows.jsonl")  # all a backup folder of this lesson holds
 SEARCH = {"metric_type": "COSINE", "params": {"ef": 256}}
 
 
@@ -115,12 +116,32 @@ def backup(client, name: str, target: Path, batch: int = 1000) -> dict:
     backup never destroys the previous one.
     """
     description = client.describe_collection(name)
+    rows = export_rows(client, name, [f["name"] for f in description["fields"]], batch)
+    final, target = target, target.with_name(target.name + ".partial")
+    remove_backup(target)
+    try:
+        target.mkdir(parents=True)
+        manifest = write_backup(client, name, description, rows, target)
+    except BaseException as exc:
+        remove_backup(target)  # a disk filling up mid-backup leaves no .partial behind; the old backup stays
+        machine = resources.resource_error(exc, str(target)) if isinstance(exc, OSError) else None
+        if machine:
+            raise machine from None
+        raise
+    remove_backup(final)  # only now is the previous backup replaced
+    target.rename(final)
+    return manifest
+
+
+def remove_backup(folder: Path) -> None:
+    """Delete a backup folder this lesson wrote; a folder holding anything else is refused, never deleted."""
+    resources.remove_course_folder(folder, BACKUP_FILES, "a backup made by this lesson")
+
+
+def write_backup(client, name: str, description: dict, rows: list[dict], target: Path) -> dict:
+    """The backup's files in ``target``: vectors, the other fields row by row, then the manifest (last)."""
     vec = vector_field(description)
     fields = [f["name"] for f in description["fields"]]
-    rows = export_rows(client, name, fields, batch)
-    final, target = target, target.with_name(target.name + ".partial")
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
     vectors = np.asarray([row[vec] for row in rows], dtype=np.float32)
     np.save(target / "vectors.npy", vectors)
     scalars = [f for f in fields if f != vec]
@@ -152,8 +173,6 @@ def backup(client, name: str, target: Path, batch: int = 1000) -> dict:
         "vector_sha256": hashlib.sha256(vectors.tobytes()).hexdigest(),
     }
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    shutil.rmtree(final, ignore_errors=True)  # only now is the previous backup replaced
-    target.rename(final)
     return manifest
 
 
@@ -259,7 +278,7 @@ def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, 
 
     heading("3. Verify the round trip")
     again = backup(client, COLLECTION, check_dir)
-    shutil.rmtree(check_dir, ignore_errors=True)
+    remove_backup(check_dir)
     ids_after = [row["id"] for row in export_rows(client, COLLECTION, ["id"], 1000)]
     topk_after = search_ids(client, COLLECTION, data.queries, K, search_params=SEARCH)
     same_topk = sum(a == b for a, b in zip(topk_before, topk_after))
@@ -291,7 +310,7 @@ def damage_demo(client, target: Path, root: Path) -> dict:
     damage = {}
     for label, harm in (("one flipped byte in vectors.npy", "flip"), ("rows.jsonl cut short", "truncate")):
         broken = root / (COLLECTION + "_broken")
-        shutil.rmtree(broken, ignore_errors=True)
+        remove_backup(broken)
         shutil.copytree(target, broken)
         path = broken / ("vectors.npy" if harm == "flip" else "rows.jsonl")
         content = bytearray(path.read_bytes())
@@ -305,7 +324,7 @@ def damage_demo(client, target: Path, root: Path) -> dict:
             damage[label] = "restored (unexpected)"
         except BadInput as exc:
             damage[label] = exc.message.replace(str(broken), "<backup>")
-        shutil.rmtree(broken, ignore_errors=True)
+        remove_backup(broken)
     table(
         [
             {"damage": k, "restore says": v, "collection created": client.has_collection(COLLECTION)}
@@ -323,6 +342,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--dir", type=Path, default=REPO_ROOT / ".milvus" / "backups", help="backup root directory")
     parser.add_argument("--seed", type=cli.SEED, default=6)
     args = parser.parse_args(argv)
+    args.dir = resources.check_folder_option(args.dir, "--dir")  # before any work: a file, /proc, read-only
+    resources.check_memory(
+        resources.vector_bytes(args.n + args.queries, args.dim, resources.ROWS_AS_LISTS_BYTES_PER_VALUE),
+        f"{args.n:,} rows of {args.dim:,} dimensions",
+        "--n or --dim",
+    )
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=1.0, seed=args.seed)
     target = args.dir / COLLECTION

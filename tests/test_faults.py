@@ -345,3 +345,68 @@ def test_an_immutable_file_in_the_database_is_one_line(tmp_path):
         clean_failure(reset_db(db, tmp_path), "could not remove all of", "chattr -i")
     finally:
         subprocess.run(["chattr", "-i", str(schema)], check=False)
+
+
+def test_a_disk_filling_up_mid_backup_keeps_the_old_backup_and_leaves_no_partial(small_disk, tmp_path):
+    lesson, backups = "step04_advanced/05_backup_restore.py", small_disk / "backups"
+    first = with_uri(str(tmp_path / "b.db"), lesson, "--dir", str(backups), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    manifest = (backups / "s4_l5_catalog" / "manifest.json").read_text()
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * (free - 300_000))  # room for less than one backup
+    full = with_uri(str(tmp_path / "b.db"), lesson, "--dir", str(backups), cwd=tmp_path)
+    clean_failure(full, "the disk is full (No space left on device)", str(backups / "s4_l5_catalog.partial"))
+    assert (backups / "s4_l5_catalog" / "manifest.json").read_text() == manifest  # the old backup is intact
+    assert not list(backups.glob("*.partial"))
+    (small_disk / "filler").unlink()
+    again = with_uri(str(tmp_path / "b.db"), lesson, "--dir", str(backups), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+@pytest.mark.parametrize("where", ["file", "proc", "inside-file", "reports-file"])
+def test_backup_folder_options_are_checked_before_any_work(where, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    argv, env = {
+        "file": (["--dir", str(afile)], {}),
+        "proc": (["--dir", "/proc/backups"], {}),
+        "inside-file": (["--dir", str(afile / "sub")], {}),
+        "reports-file": ([], {"REPORTS_DIR": str(afile)}),
+    }[where]
+    done = run_lesson_script(
+        "step04_advanced/05_backup_restore.py",
+        *argv,
+        cwd=tmp_path,
+        env={"MILVUS_URI": str(tmp_path / "p.db"), **env},
+        unset=("COURSE_MILVUS_URI",),
+        timeout=120,
+    )
+    clean_failure(done, "not a folder" if where != "proc" else "/proc is the kernel's")
+    assert "== 1. Back up" not in done.stdout and afile.read_text() == "mine"
+
+
+def test_a_backup_folder_holding_a_learners_files_is_never_replaced(tmp_path):
+    backups = tmp_path / "backups"
+    (backups / "s4_l5_catalog").mkdir(parents=True)
+    (backups / "s4_l5_catalog" / "my_notes.txt").write_text("mine")
+    done = with_uri(str(tmp_path / "n.db"), "step04_advanced/05_backup_restore.py", "--dir", str(backups), cwd=tmp_path)
+    clean_failure(done, "is not a backup made by this lesson", "my_notes.txt", "nothing removed")
+    assert (backups / "s4_l5_catalog" / "my_notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "argv,says", [(["--sizes"], "expected at least one argument"), (["--sizes", "0"], "out of range")]
+)
+def test_list_options_refuse_empty_lists_and_bad_values(argv, says, tmp_path):
+    done = with_uri(str(tmp_path / "s.db"), "step04_advanced/01_performance_patterns.py", *argv, cwd=tmp_path)
+    clean_failure(done, says)
+
+
+def test_one_of_refuses_unknown_names():
+    import argparse
+
+    from common import cli
+
+    assert cli.OneOf(["FLAT", "HNSW"])("hnsw") == "HNSW"
+    with pytest.raises(argparse.ArgumentTypeError, match="not one of FLAT, HNSW"):
+        cli.OneOf(["FLAT", "HNSW"])("DISKANN")
