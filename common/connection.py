@@ -157,6 +157,22 @@ def precheck(uri: str | None = None, timeout: float | None = None) -> str:
     return uri
 
 
+def verify_engine(uri: str | None = None) -> str:
+    """Connect, ask the engine a real question (its version; Lite: its collections), close; return the URI.
+
+    Stricter than ``precheck``: a listener that accepts the TCP connection but never answers (a wrong
+    service on the port, a hung server) fails here within ``MILVUS_CONNECT_TIMEOUT``, before a lesson
+    spends minutes on work it could not store.
+    """
+    settings = load_settings()
+    uri = resolve_uri(uri) if uri else settings.milvus_uri
+    client = connect(uri, settings=settings)
+    with quiet_pymilvus(), contextlib.suppress(Exception):
+        client.close()
+    _LITE_OPENED_HERE.discard(uri)
+    return uri
+
+
 def check_reachable(uri: str, timeout: float) -> None:
     """A resolved URI: the Lite folder usable and free, or the server's port open within ``timeout``."""
     if is_lite_uri(uri):

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +123,19 @@ class EmbeddingCache:
         self._vectors: dict[str, np.ndarray] = {}
         if self.path.exists():
             try:
-                with np.load(self.path) as stored:
-                    self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"]))
-            except (OSError, ValueError, KeyError):
+                self._vectors = self._read_verified()
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
                 self._vectors = {}  # a damaged cache is rebuilt, never trusted
+                print(f"note: the embedding cache {self.path} is damaged ({str(exc)[:80]}); rebuilding it")
         self.hits = self.misses = 0
+
+    def _read_verified(self) -> dict[str, np.ndarray]:
+        """The cached vectors, after checking that the file is whole and holds one finite vector per key."""
+        with np.load(self.path) as stored:
+            keys, vectors = stored["keys"], stored["vectors"]  # reading each member checks its zip CRC
+        if vectors.ndim != 2 or vectors.shape != (len(keys), self.model.dim) or not np.isfinite(vectors).all():
+            raise ValueError(f"{len(keys)} keys and vectors of shape {vectors.shape} for a {self.model.dim}-d model")
+        return dict(zip(keys.tolist(), vectors))
 
     @staticmethod
     def key(text: str) -> str:

@@ -410,3 +410,44 @@ def test_one_of_refuses_unknown_names():
     assert cli.OneOf(["FLAT", "HNSW"])("hnsw") == "HNSW"
     with pytest.raises(argparse.ArgumentTypeError, match="not one of FLAT, HNSW"):
         cli.OneOf(["FLAT", "HNSW"])("DISKANN")
+
+
+def test_text_search_against_a_silent_listener_fails_before_encoding(tmp_path):
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        done = run_lesson_script(
+            "step03_use_cases/01_text_search.py",
+            cwd=tmp_path,
+            env={"MILVUS_URI": uri, "COURSE_CACHE_DIR": str(tmp_path / "cold-cache")},
+            unset=("COURSE_MILVUS_URI",),
+            timeout=120,
+        )
+        seconds = time.monotonic() - start
+    clean_failure(done, f"Milvus at {uri} did not answer")
+    assert seconds < 15, seconds
+    assert not (tmp_path / "cold-cache" / "embeddings").exists() or not any((tmp_path / "cold-cache").rglob("*.npz"))
+
+
+def test_a_truncated_embedding_cache_is_rebuilt_with_a_note(tmp_path, capsys):
+    from common.embeddings import EmbeddingCache, SentenceModel
+
+    import numpy as np
+
+    class Model:  # stands in for SentenceModel.model: sentence-transformers' encode()
+        def encode(self, texts, **kwargs):
+            return np.array([[len(t), 1.0, 2.0] for t in texts], dtype=np.float32)
+
+    model = SentenceModel(model=Model(), name="fake", dim=3)
+    cache = EmbeddingCache(model, tmp_path)
+    first = cache.encode(["a", "bb", "ccc"], progress=False)
+    cache.path.write_bytes(cache.path.read_bytes()[:-40])  # truncated, as a full disk or a kill leaves it
+    capsys.readouterr()
+    again = EmbeddingCache(model, tmp_path)
+    assert "is damaged" in capsys.readouterr().out
+    assert np.array_equal(again.encode(["a", "bb", "ccc"], progress=False), first) and again.misses == 3
+    assert EmbeddingCache(model, tmp_path).encode(["a"], progress=False).shape == (1, 3)  # rebuilt and readable
