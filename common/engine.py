@@ -63,6 +63,7 @@ SERVER = COMMON | {
     "metrics_endpoint",
     "partition_load",
     "compaction",  # 2.3.5: compact() returns a job id and the job runs (Lite's compact() returns 0 and does nothing)
+    "bulk_insert",  # 2.3.5: utility.do_bulk_insert of JSON, Parquet and NumPy files completes (Lite has no import)
 }
 
 
@@ -79,7 +80,7 @@ def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:
     if version >= (2, 5, 11):  # multi-language analyzers
         caps |= {"multi_analyzer"}
     if version >= (2, 6, 0):  # phrase match, decay ranker (release notes 2.6.0)
-        caps |= {"phrase_match", "decay_ranker"}
+        caps |= {"phrase_match", "decay_ranker", "korean_analyzer"}  # korean_analyzer: lindera with ko-dic
     if version >= (2, 6, 2):
         caps |= {"boost_ranker"}
     if version >= (2, 6, 8):

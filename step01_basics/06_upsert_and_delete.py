@@ -115,7 +115,8 @@ def upsert_section(client, info, rng) -> tuple[dict, list[str]]:
         lines.append(info.skip_reason("partial_update"))
     table(rows)
     print("\n".join(lines))
-    return {"override": override, "merge": rows[1] if len(rows) > 1 else None}, lines
+    merge = {field: rows[1][field] for field in FIELDS} if len(rows) > 1 else None
+    return {"override": override, "merge": merge}, lines
 
 
 def autoid_section(client, rng) -> dict:
