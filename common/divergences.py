@@ -61,15 +61,15 @@ DIVERGENCES: dict[str, Divergence] = {
         course="primary keys are unique only by upsert; lessons insert each key once",
     ),
     "upsert_keeps_omitted_fields": Divergence(
-        "an upsert keeps the dynamic fields the new row leaves out (merge instead of replace)",
+        "upsert(partial_update=False) keeps the dynamic fields the new row leaves out (merge, not replace)",
         lite=True,
         server=False,
         course="lessons upsert whole rows",
     ),
-    "partial_update_honoured": Divergence(
-        "upsert(partial_update=False) replaces the row even on an engine that merges",
-        lite=False,
-        server=None,  # 2.3.5 has no partial update: an upsert always replaces the row
+    "partial_update_merges": Divergence(
+        "upsert(partial_update=True) keeps the dynamic fields the new row leaves out",
+        lite=True,  # Lite merges whatever partial_update says
+        server=False,  # 2.3.5 has no partial update: every upsert replaces the row
         server_since=(((2, 6, 0), True),),
         course="lessons upsert whole rows",
     ),
