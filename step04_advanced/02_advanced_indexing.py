@@ -19,10 +19,10 @@ Docs           docs/step04_advanced.md, section "02 고급 인덱싱"
 
 from __future__ import annotations
 
-from common import cli
+from common import cli, indexes
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
-from common.indexes import build_params
+from common.indexes import build_params, reported_build_params
 from common.metrics import Stopwatch, recall_at_k, time_calls
 from common.report import heading, table
 from common.rows import drop_if_exists, search_ids, vector_rows
@@ -59,14 +59,14 @@ def scalar_index_for(info, dtype: DataType) -> str | None:
 
 
 # docs:begin gpu
-def gpu_index_params(built: str, n: int, dim: int):
+def gpu_index_params(info, built: str, n: int, dim: int):
     """GPU_IVF_FLAT {"nlist"} / GPU_CAGRA {"intermediate_graph_degree", "graph_degree"}, or the CPU fallback."""
     params = build_params(built, n, dim)  # e.g. GPU_CAGRA: {"intermediate_graph_degree": 64, "graph_degree": 32}
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
         field_name="embedding",
         index_type=built,
-        params=params,
+        params=indexes.engine_build_params(info, params),  # as one JSON entry where Lite would drop the keys (2.1)
         metric_type="L2" if built.startswith("GPU") else "COSINE",
     )  # GPU indexes: L2 or IP
     return index_params
@@ -93,9 +93,10 @@ def gpu_section(client, info, data, truth) -> list[dict]:
             client.create_index(
                 collection_name=COLLECTION,
                 timeout=300,
-                index_params=gpu_index_params(built, len(data.base), data.base.shape[1]),
+                index_params=gpu_index_params(info, built, len(data.base), data.base.shape[1]),
             )
             client.load_collection(collection_name=COLLECTION, timeout=300)
+        applied = reported_build_params(client.describe_index(collection_name=COLLECTION, index_name="embedding"))
         found = search_ids(client, COLLECTION, data.queries, K, search_params=gpu_search_params(built))
         note = (
             "GPU build"
@@ -106,6 +107,7 @@ def gpu_section(client, info, data, truth) -> list[dict]:
             {
                 "wanted": wanted,
                 "built": built,
+                "build params": applied,  # as describe_index reports them
                 "build+load s": sw.seconds,
                 "recall@10": recall_at_k(found, truth, K),
                 "note": note,
@@ -220,9 +222,11 @@ def main(argv=None) -> dict:
         if not info.has("gpu_index"):
             skipped.append(f"gpu: {info.skip_reason('gpu_index')} — built the CPU fallback")
         scalar = scalar_section(client, info, data.queries.tolist(), args.n)
-        indexes = {name: client.describe_index(COLLECTION, name) for name in client.list_indexes(COLLECTION)}
+        described = {name: client.describe_index(COLLECTION, name) for name in client.list_indexes(COLLECTION)}
         heading("3. One index per field (no multi-column index)")
-        table([{"index name": name, "field": d["field_name"], "type": d["index_type"]} for name, d in indexes.items()])
+        table(
+            [{"index name": name, "field": d["field_name"], "type": d["index_type"]} for name, d in described.items()]
+        )
         print(
             "A filter on category AND price uses the category index and the price index separately and\n"
             "intersects the matches; to make a pair of fields one key, store them in one field."
@@ -241,7 +245,7 @@ def main(argv=None) -> dict:
         "query_p50_ms": {"before": before[1], "after": after[1]},
         "same_rows": before[2] == after[2],
         "matching_rows": len(after[2]),
-        "indexes": {name: d["index_type"] for name, d in indexes.items()},
+        "indexes": {name: d["index_type"] for name, d in described.items()},
         "skipped": skipped,
         "refused": [f"scalar indexes: {scalar['refused']}"] if "refused" in scalar else [],
     }

@@ -71,6 +71,11 @@ def test_advanced_indexing_decides_gpu_up_front(engine_info):
         assert all(row["note"].startswith("fallback: no GPU") for row in result["gpu"])
         assert [line.split(":")[0] for line in result["skipped"]] == ["gpu"]
     assert all(row["recall@10"] >= 0.9 for row in result["gpu"])
+    # the build params the table prints are the ones describe_index reports, and they are what was asked
+    from common.indexes import build_params
+
+    for row in result["gpu"]:
+        assert row["build params"] == build_params(row["built"], 10000, 64), row
     assert result["same_rows"] and result["matching_rows"] > 0
     assert all(result["scalar_indexes"].values())
     assert set(result["indexes"].values()) >= {"HNSW", *result["scalar_indexes"].values()}
