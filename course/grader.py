@@ -157,6 +157,7 @@ EXERCISES = [
 
 def grade(exercise: Exercise, root: Path, engine, seed: int, timeout: float) -> dict:
     row = {"exercise": exercise.id, "file": f"{root.name}/{exercise.file}"}
+    started = time.monotonic()
     ctx = Context(engine, root / exercise.file, exercise.function, seed, timeout, milvus=exercise.needs_milvus)
     if not ctx.file.is_file():
         missing = Problem(f"no file {ctx.file}", f"파일이 없습니다: {ctx.file}")
@@ -189,6 +190,7 @@ def grade(exercise: Exercise, root: Path, engine, seed: int, timeout: float) -> 
             answer.close()
         cleanup(engine, exercise)
     return {
+        "s": round(time.monotonic() - started, 1),
         **row,
         "result": "pass" if result.passed else "FAIL",
         "measured": result.measured,
@@ -235,8 +237,8 @@ def chosen(step: str | None, ex: str | None) -> list[Exercise]:
     return selected
 
 
-def report(rows: list[dict], root: Path, seed: int, seconds: float) -> None:
-    table([{k: row[k] for k in ("exercise", "file", "result", "measured", "target")} for row in rows])
+def report(rows: list[dict], folders: str, seed: int, seconds: float) -> None:
+    table([{k: row.get(k) for k in ("exercise", "file", "result", "s", "measured", "target")} for row in rows])
     for row in rows:
         for note in row.get("notes", []):
             print(f"note {row['exercise']}: {note}")
@@ -251,7 +253,7 @@ def report(rows: list[dict], root: Path, seed: int, seconds: float) -> None:
     passed = sum(row["result"] == "pass" for row in rows)
     failed = sum(row["result"] == "FAIL" for row in rows)
     skipped = len(rows) - passed - failed
-    print(f"\n{passed} passed, {failed} failed, {skipped} skipped ({root.name}/, seed {seed}, {seconds:.0f} s)")
+    print(f"\n{passed} passed, {failed} failed, {skipped} skipped ({folders}, seed {seed}, {seconds:.0f} s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ex", help="only this exercise (e.g. 2.1)")
     parser.add_argument("--solutions", action="store_true", help="grade the reference solutions in solutions/")
     parser.add_argument(
-        "--answers", type=Path, help="grade the files in this folder instead (laid out like exercises/)"
+        "--answers",
+        type=Path,
+        action="append",
+        help="grade the files in this folder instead (laid out like exercises/); repeat it to grade several "
+        "folders in one run (then an exercise a folder has no file for is left out)",
     )
     parser.add_argument("--uri", help="Milvus URI (default: MILVUS_URI / the course's Milvus Lite file)")
     parser.add_argument("--seed", type=cli.int_range(0, 2**31 - 1), help="the data's seed (default: a new one)")
@@ -271,16 +277,18 @@ def main(argv: list[str] | None = None) -> int:
         help=f"seconds one call of your function may take (default {CALL_TIMEOUT_S:g})",
     )
     args = parser.parse_args(argv)
-    root = args.answers or REPO_ROOT / ("solutions" if args.solutions else "exercises")
-    if not root.is_dir():
-        raise CourseError(f"no folder {root}", "pass --answers a folder laid out like exercises/ (stepNN/exN_*.py)")
+    roots = args.answers or [REPO_ROOT / ("solutions" if args.solutions else "exercises")]
+    for root in roots:
+        if not root.is_dir():
+            raise CourseError(f"no folder {root}", "pass --answers a folder laid out like exercises/ (stepNN/exN_*.py)")
     selected = chosen(args.step or None, args.ex or None)
+    graded = [(e, root) for root in roots for e in selected if len(roots) == 1 or (root / e.file).is_file()]
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     started = time.monotonic()
     with cli.sigterm_as_interrupt(), sandbox.engine(args.uri) as engine:
         print(f"engine: {engine.info.label}, {engine.label}; seed {seed} (make check SEED={seed} repeats it)")
-        rows = [grade(e, root, engine, seed, args.timeout) for e in selected]
-    report(rows, root, seed, time.monotonic() - started)
+        rows = [grade(e, root, engine, seed, args.timeout) for e, root in graded]
+    report(rows, ", ".join(f"{root.name}/" for root in roots), seed, time.monotonic() - started)
     return 1 if any(row["result"] == "FAIL" for row in rows) else 0
 
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
-import textwrap
+import time
+from pathlib import Path
 
 from common.config import REPO_ROOT
+from course.grader import EXERCISES
 
 import pytest
-
-from course.grader import EXERCISES
 
 pytestmark = pytest.mark.lesson
 
@@ -65,52 +66,86 @@ def test_one_step_or_one_exercise_and_a_wrong_choice():
     assert done.returncode == 2 and "no folder" in done.stderr and "Traceback" not in done.stderr
 
 
-# Answers a learner might write that look right and are not: each must fail on a measured figure.
-WRONG = {
-    "1.2": """
-        def insert_rows(client, collection, vectors, titles):
-            rows = [{"id": i, "title": t, "embedding": v} for i, (v, t) in enumerate(zip(vectors, titles))]
-            return client.insert(collection_name=collection, data=rows)["insert_count"]  # one call, no flush
-    """,
-    "2.1": """
-        def choose_index():
-            return "HNSW", {"M": 16, "efConstruction": 200}, {"ef": 16}  # cheap, below the target
-    """,
-    "2.2": """
-        def filter_expr():
-            return 'category == "books" and price <= 20 and stock >= 0'  # off by one on both bounds
-    """,
-    "3.1": """
-        def recommend(client, collection, user_vector, seen_ids, k):
-            hits = client.search(collection_name=collection, data=[user_vector], anns_field="embedding", limit=k,
-                                 search_params={"metric_type": "IP"})[0]
-            return [h["id"] for h in hits if h["id"] not in seen_ids]  # filtered afterwards: fewer than k
-    """,
-    "3.2": """
-        def anomaly_scores(client, collection, points, k):
-            results = client.search(collection_name=collection, data=points, anns_field="embedding", limit=k,
-                                    search_params={"metric_type": "L2"})
-            return [hits[-1]["distance"] for hits in results]  # squared distance, not the distance
-    """,
-    "4.1": """
-        def apply_events(client, collection, events):
-            client.upsert(collection_name=collection, data=events)  # a replayed old event overwrites a newer one
-    """,
-    "5.2": """
-        def arm(user_id, share):
-            return "treatment" if (hash(user_id) % 1000) / 1000 < share else "control"  # salted per process
-    """,
+# Answers that must not be able to hang, end or escape the grader: each fails with its own message.
+UNSAFE = {
+    "1.1": ("def build_schema():\n    while True:\n        pass\n", "build_schema() did not return within 3 s"),
+    "1.2": ("while True:\n    pass\n", "loading the file did not return within 3 s"),
+    "1.3": ("import sys\ndef top_k(client, collection, query, k):\n    sys.exit(0)\n", "top_k() called sys.exit(0)"),
+    "2.1": ("import os\ndef choose_index():\n    os._exit(0)\n", "ended (exit status 0) during choose_index()"),
+    "2.2": (
+        "import os, signal\ndef filter_expr():\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+        "killed by SIGKILL during filter_expr()",
+    ),
+    "4.2": (
+        "def damaged_files(folder):\n    open(%r, 'w').write('x')\n    return []\n",
+        "lets an answer write only in its temp folder",
+    ),
+    "5.2": (
+        "import subprocess\ndef arm(user_id, share):\n    subprocess.run(['true'])\n",
+        "does not let an answer start processes",
+    ),
+    "5.3": (
+        "from pathlib import Path\ndef switch(client, alias, new_collection):\n    Path(%r).read_bytes()\n",
+        "does not let an answer open",
+    ),
 }
 
 
-@pytest.mark.parametrize("exercise_id", sorted(WRONG))
-def test_a_plausible_wrong_answer_fails(exercise_id, tmp_path):
-    exercise = next(e for e in EXERCISES if e.id == exercise_id)
-    target = tmp_path / exercise.file
-    target.parent.mkdir(parents=True)
-    target.write_text(textwrap.dedent(WRONG[exercise_id]))
-    done = grader(
-        "--answers", str(tmp_path), "--ex", exercise_id
-    )  # a child process: Lite lets one process hold the file
-    assert done.returncode == 1 and rows(done.stdout) == {exercise_id: "FAIL"}, done.stdout + done.stderr
-    assert f"hint {exercise_id}: {exercise.hint}" in done.stdout
+def test_answers_that_loop_exit_or_escape_fail_each_with_its_message(tmp_path):
+    outside = tmp_path / "outside.txt"
+    course_db = REPO_ROOT / ".milvus" / "course.db"
+    for exercise_id, (source, _) in UNSAFE.items():
+        target = tmp_path / "answers" / next(e.file for e in EXERCISES if e.id == exercise_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path = outside if exercise_id == "4.2" else course_db
+        target.write_text(source % str(path) if "%r" in source else source)
+    started = time.monotonic()
+    done = grader("--answers", str(tmp_path / "answers"), "--timeout", "3")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "Traceback" not in out and "[ERROR]" not in out, out
+    got = rows(done.stdout)
+    for exercise_id, (_, message) in UNSAFE.items():
+        assert got[exercise_id] == "FAIL" and message in done.stdout, (exercise_id, done.stdout)
+    assert not outside.exists()
+    assert time.monotonic() - started < 120, "a looping answer must be stopped at its time limit"
+
+
+def test_ctrl_c_prints_one_line_and_leaves_no_process(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "course.grader", "--solutions"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    banner = process.stdout.readline()  # printed once the sandbox engine is up
+    assert banner.startswith("engine:"), banner + process.stderr.read()
+    port = re.search(r"127\.0\.0\.1:(\d+)", banner)
+    time.sleep(3)  # in the middle of grading an answer
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert err.strip() == "interrupted", err
+    assert "Traceback" not in out + err
+    time.sleep(1)
+    assert not started_by_the_grader(port[1] if port else None, process.pid)
+
+
+def started_by_the_grader(port: str | None, pid: int) -> list[str]:
+    """Processes still running that this grader started: its answers' processes and its Lite server."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        ours = port and (f"--port {port}" in command or f"MILVUS_URI=http://127.0.0.1:{port}" in environ)
+        if ours and ("child.py" in command or "milvus_lite" in command):
+            found.append(command)
+    return found

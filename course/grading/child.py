@@ -229,6 +229,8 @@ def connect(settings: dict):
 
 def serve(requests, replies, settings: dict, client, log: list) -> None:
     function = None
+    replies.write(json.dumps({"ok": True, "ready": True}) + "\n")  # started: the answer's time begins now
+    replies.flush()
     for line in requests:
         request = json.loads(line)
         reply: dict

@@ -33,6 +33,7 @@ from pymilvus import MilvusClient
 
 CHILD = Path(__file__).with_name("child.py")
 LITE_START_S = 30
+CHILD_START_S = 60  # Python, numpy and pymilvus loading in the answer's process, on a busy machine
 
 
 class AnswerFailed(Exception):
@@ -176,6 +177,7 @@ class Answer:
         self._buffer, self.closed, self._printed = b"", False, []
 
     def load(self, timeout: float) -> None:
+        self._reply(CHILD_START_S, "starting the answer's process")  # not counted against the answer
         self._ask({"op": "load", "file": str(self.file), "function": self.function}, timeout, "loading the file")
 
     def call(self, *args, timeout: float = 20.0):

@@ -172,8 +172,8 @@ def insert_problems(client, name, n, vectors, titles, returned, calls) -> list[P
 # 1.3 — correct when: for every k asked (1, 10 and one drawn per run) the answer is a list of exactly k distinct
 # int ids, nearest first by COSINE (each hit no farther than the one before), recall@k ≥ 0.99 against exact
 # NumPy search, and the search uses the index's metric (a server refuses another one).
-def ranked_problems(found, k, truth_ids, scores_of, better, label) -> list[Problem]:
-    """Shape, types and order of one returned list; ``scores_of(ids)`` gives exact scores, ``better`` their order."""
+def ranked_problems(found, k: int, n_rows: int, scores_of, order: str, label: str) -> list[Problem]:
+    """Shape, types and order of one returned list; ``scores_of(ids)`` gives exact scores, best (highest) first."""
     if not isinstance(found, list):
         return [
             Problem(
@@ -198,14 +198,18 @@ def ranked_problems(found, k, truth_ids, scores_of, better, label) -> list[Probl
         ]
     if len(set(found)) != k:
         return [Problem(f"{label}: the same id twice", f"{label}: 같은 id가 두 번 나옵니다")]
-    scores = scores_of(found)
-    steps = np.diff(scores) * (1 if better == "lower" else -1)
+    stray = [i for i in found if not 0 <= i < n_rows]
+    if stray:
+        return [
+            Problem(f"{label}: id {stray[0]} is not in the collection", f"{label}: id {stray[0]}는 컬렉션에 없습니다")
+        ]
+    steps = -np.diff(scores_of(found))
     if np.any(steps < -1e-5):
         at = int(np.argmax(steps < -1e-5)) + 1
         return [
             Problem(
-                f"{label}: not nearest first (position {at} is nearer than position {at - 1})",
-                f"{label}: 가까운 순서가 아닙니다 ({at}번째가 {at - 1}번째보다 가깝습니다)",
+                f"{label}: not {order} (hit {at + 1} ranks above hit {at})",
+                f"{label}: 순서가 틀렸습니다 ({at + 1}번째가 {at}번째보다 앞서야 합니다)",
             )
         ]
     return []
@@ -223,7 +227,7 @@ def check_search(ctx: Context) -> Result:
         found = [answer.call(CLIENT, name, q.tolist(), k, timeout=ctx.timeout) for q in data.queries]
         for q, ids in enumerate(found):
             scores = lambda ids, q=q: data.base[ids] @ data.queries[q] / np.linalg.norm(data.queries[q])  # noqa: E731
-            problems += ranked_problems(ids, k, truth[q], scores, "higher", f"k={k}, query {q}")[:1]
+            problems += ranked_problems(ids, k, len(data.base), scores, "nearest first", f"k={k}, query {q}")[:1]
             if problems:
                 break
         if problems:
@@ -382,7 +386,8 @@ def check_filter(ctx: Context) -> Result:
         }
     except Exception as exc:  # the engine refused the expression: say why
         raise Failed(
-            f"the engine refused the expression {expression!r}: {exc}", f"엔진이 식을 거부했습니다: {expression!r}"
+            f"the engine refused the expression {expression!r}: {getattr(exc, 'message', None) or exc}",
+            f"엔진이 식을 거부했습니다: {expression!r}",
         ) from None
     missed, wrong = sorted(expected - got), sorted(got - expected)
     problems = []

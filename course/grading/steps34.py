@@ -36,7 +36,7 @@ def check_recommend(ctx: Context) -> Result:
         seen = sorted(rng.choice(order[:40], size=15, replace=False).tolist() + rng.choice(2000, 5).tolist())
         found = answer.call(CLIENT, name, user.tolist(), seen, k, timeout=ctx.timeout)
         label = f"user {u}, k={k}"
-        problems += ranked_problems(found, k, None, lambda ids, user=user: items[ids] @ user, "higher", label)
+        problems += ranked_problems(found, k, len(items), lambda ids, user=user: items[ids] @ user, "best first", label)
         if problems:
             break
         if set(found) & set(seen):
