@@ -96,6 +96,14 @@ def test_scaling(engine_info):
     assert {line.split(":")[0] for line in result["skipped"]} == expected_for(SCALING_SKIPS, engine_info)
     if engine_info.has("replicas"):
         assert result["replicas"]["replicas with replica_number=1"] == 1
+    # num_shards: what the engine reports (the divergence register) and a sentence that says so
+    described = {row["num_shards"]: row["described"] for row in result["shards"]}
+    assert described[2] == engine_info.behaviour("num_shards_described")
+    assert ("ignores num_shards" in result["shards_sentence"]) is (described[2] != 2), result["shards_sentence"]
+    # the fan-out prose follows its own numbers: cheaper only when the ratio is below 1
+    ratio = sharding["fan-out cost"]
+    assert f"×{ratio:.2f}" in result["fan_out_sentence"]
+    assert ("cheaper here" in result["fan_out_sentence"]) is (ratio < 1), (ratio, result["fan_out_sentence"])
     hnsw_1m = result["capacity"][0]["HNSW GiB"]
     assert 2.5 < hnsw_1m < 3.5  # 1M × 768-d: 4·768 + 2·16·4 + 8 bytes ≈ 3,208 bytes per vector
 
