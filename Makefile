@@ -69,6 +69,11 @@ docs: venv
 notebooks: venv
 	$(PY) -m course.notebooks $(LESSONS)
 
+# The docs as a searchable site in site/; serve it (python -m http.server -d site) and open http://127.0.0.1:8000.
+# --strict turns every warning into a failure: a broken link, image or heading anchor.
+docs-site: venv
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 docs-figures: venv
 	$(PY) -m course.docs_figures
 
@@ -82,6 +87,7 @@ test: test-lite test-server test-secure
 test-lite: venv
 	@echo "=== pass 1: unit tests + lessons on Milvus Lite ==="
 	$(PY) -m ruff check .
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
 	tmp=$$(mktemp -d) && MILVUS_URI=$$tmp/test.db $(PY) -m pytest; status=$$?; rm -rf $$tmp; exit $$status
 
 test-server: venv server-venv
