@@ -1,20 +1,21 @@
 """The figures in docs/img/: drawn here (HNSW layers, IVF cells) or made by the lessons themselves.
 
-    python -m course.docs_figures            # draw the diagrams and re-run the lessons that plot
-    python -m course.docs_figures --diagrams # only the two diagrams (a second, no Milvus needed)
+    python -m course.docs_figures            # draw the two diagrams (a second, no Milvus needed)
 
-Lessons run on a temporary Milvus Lite file with their default arguments, write their PNGs to a
-temporary reports folder, and the PNGs are copied into docs/img/ under the same names.
+The lessons' own figures come from the run that writes the output blocks (python -m course.docs_output,
+make docs-output): that run's lessons write their PNGs to a temporary reports folder, and
+``copy_lesson_figures`` copies them into docs/img/ and records in docs/img/figures.json, per PNG, the run
+id (the one in the block headers), the lesson and the file's SHA-256. So a figure always shows the same
+run as the numbers next to it, and a test can tell when it does not.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import hashlib
+import json
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from common.config import REPO_ROOT
@@ -23,6 +24,7 @@ from common.report import new_figure
 import numpy as np
 
 IMG = REPO_ROOT / "docs" / "img"
+SIDECAR = IMG / "figures.json"
 LESSON_FIGURES = {
     "step02_core_features/01_index_comparison.py": "step02_index_comparison.png",
     "step02_core_features/02_search_tuning.py": "step02_search_tuning.png",
@@ -85,25 +87,35 @@ def hnsw_layers() -> Path:
     return save(fig, "hnsw_layers.png")
 
 
-def lesson_figures() -> list[Path]:
-    made = []
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "MILVUS_URI": str(Path(tmp) / "figures.db"), "REPORTS_DIR": str(Path(tmp) / "reports")}
-        for lesson, png in LESSON_FIGURES.items():
-            print(f"running {lesson} ...", flush=True)
-            subprocess.run([sys.executable, str(REPO_ROOT / lesson)], env=env, check=True, stdout=subprocess.DEVNULL)
-            shutil.copyfile(Path(tmp) / "reports" / png, IMG / png)
-            made.append(IMG / png)
+def sidecar() -> dict:
+    return json.loads(SIDECAR.read_text()) if SIDECAR.exists() else {}
+
+
+def copy_lesson_figures(reports: Path, run_id: str, lessons: set[str]) -> list[Path]:
+    """Copy the PNGs these lessons just wrote under ``reports`` into docs/img/, recording the run they came from."""
+    made, record = [], sidecar()
+    for lesson, png in LESSON_FIGURES.items():
+        if lesson not in lessons:
+            continue
+        source = reports / png
+        if not source.is_file():
+            raise SystemExit(f"error: {lesson} wrote no {png} in this run; the figure in docs/img is left as it was")
+        IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, IMG / png)
+        record[png] = {"run": run_id, "lesson": lesson, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+        made.append(IMG / png)
+    if made:
+        SIDECAR.write_text(json.dumps(dict(sorted(record.items())), indent=2) + "\n")
     return made
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--diagrams", action="store_true", help="only the two diagrams, no lessons")
-    args = parser.parse_args(argv)
-    made = [ivf_cells(), hnsw_layers()] + ([] if args.diagrams else lesson_figures())
-    for path in made:
+    parser.add_argument("--diagrams", action="store_true", help="the two diagrams (the default; kept for old scripts)")
+    parser.parse_args(argv)
+    for path in (ivf_cells(), hnsw_layers()):
         print(f"wrote {path.relative_to(REPO_ROOT)}")
+    print("the lessons' figures are redrawn with the output blocks, in one run: make docs-output")
     return 0
 
 

@@ -11,8 +11,13 @@ Each output block in a chapter sits under a marker comment that says where its t
     <!-- output: 3.1 env="EMBEDDING_MODEL=/no/such/model" rc="2" -->  lesson 3.1 run alone with a variable set;
                                                           it is expected to exit 2
     <!-- output: 5.1 needs="MILVUS_HELM_CHART" -->         run alone when that variable is set, else the block is kept
+    <!-- output: 2.1 engine="server" from="== 3." -->        run alone against the embedded Milvus server (started
+                                                          and stopped around the lesson; needs .venv-server)
 
-The first line of a block is its header: the command, the engine, the pymilvus version and the date.
+The first line of a block is its header: the command, the engine, the pymilvus version, the date and the run id.
+One run of this tool has one id (``run 20261201T0950Z``); it is written into every block it refreshes and, for the
+lessons that plot, into docs/img/figures.json next to the PNG it copied from the same run (course.docs_figures), so
+a test can tell a figure from another run than its block.
 """
 
 from __future__ import annotations
@@ -31,14 +36,16 @@ from importlib.metadata import version
 from pathlib import Path
 
 from common.config import REPO_ROOT
-
 from course.curriculum import discover
+from course.docs_figures import copy_lesson_figures
 
 DOCS = REPO_ROOT / "docs"
 MARKER = re.compile(r"<!-- output: (\S+)((?: \w+=\"[^\"]*\")*) -->")
-HEADER = re.compile(r"^\$ .+   # Milvus .+, pymilvus \S+, \d{4}-\d\d-\d\d$")
+HEADER = re.compile(r"^\$ .+   # Milvus .+, pymilvus \S+, \d{4}-\d\d-\d\d(?:, run (?P<run>\S+))?$")
+SERVER_LINES = ("starting milvus-server", "milvus-server healthy", "milvus-server stopped")  # course.server's own
 GRPC_LOG = re.compile(r"^[IWE]\d{4} \d\d:\d\d:\d\d")  # gRPC's own log lines (TLS handshakes): not the lesson's output
 DB = ".milvus/docs-output.db"  # a fresh Milvus Lite file for the run, removed afterwards
+SERVER_BIN = REPO_ROOT / ".venv-server" / "bin" / "milvus-server"  # PyPI milvus, made by make server-venv
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class Marker:
 
     @property
     def runs_alone(self) -> bool:
-        return any(self.get(key) is not None for key in ("env", "args", "needs"))
+        return any(self.get(key) is not None for key in ("env", "args", "needs", "engine"))
 
 
 def markers(text: str) -> list[Marker]:
@@ -98,7 +105,7 @@ def run(command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
     lines = [
         line.replace(f"{REPO_ROOT}/", "") for line in done.stdout.split("\n")
     ]  # paths as a learner's clone shows them
-    return done.returncode, [line for line in lines if not GRPC_LOG.match(line)]
+    return done.returncode, [line for line in lines if not GRPC_LOG.match(line) and not line.startswith(SERVER_LINES)]
 
 
 def split_by_lesson(lines: list[str]) -> dict[str, list[str]]:
@@ -134,8 +141,24 @@ def engine_label(lines: list[str]) -> str:
     return named[1] if named else f"Milvus Lite {version('milvus-lite')}"  # the lesson ran on the run's Lite file
 
 
-def header(command: str, lines: list[str]) -> str:
-    return f"$ {command}   # {engine_label(lines)}, pymilvus {version('pymilvus')}, {datetime.date.today()}"
+def header(command: str, lines: list[str], run_id: str) -> str:
+    return (
+        f"$ {command}   # {engine_label(lines)}, pymilvus {version('pymilvus')}, {datetime.date.today()}, run {run_id}"
+    )
+
+
+def new_run_id() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def block_runs(text: str) -> dict[str, list[str | None]]:
+    """The run id in the header of each lesson's output blocks, by lesson id (None: a header without one)."""
+    lines, runs = text.split("\n"), {}
+    for marker in markers(text):
+        header_line = lines[marker.line + 2] if marker.line + 2 < len(lines) else ""
+        match = HEADER.match(header_line)
+        runs.setdefault(marker.source, []).append(match["run"] if match else None)
+    return runs
 
 
 def alone(marker: Marker, lesson, env: dict[str, str]) -> tuple[str, list[str]] | None:
@@ -145,16 +168,23 @@ def alone(marker: Marker, lesson, env: dict[str, str]) -> tuple[str, list[str]] 
         print(f"  kept the block for {marker.source}: set {needs} to refresh it")
         return None
     extra = dict(item.split("=", 1) for item in shlex.split(marker.get("env", "")))
-    code, body = run([sys.executable, str(lesson.path), *shlex.split(marker.get("args", ""))], {**env, **extra})
+    command = [sys.executable, str(lesson.path), *shlex.split(marker.get("args", ""))]
+    if marker.get("engine") == "server":  # the embedded server, started for this lesson and stopped after it
+        if not SERVER_BIN.exists():
+            print(f"  kept the block for {marker.source}: needs the embedded server ({SERVER_BIN}; make server-venv)")
+            return None
+        command = [sys.executable, "-m", "course.server", "run", "--", *command]
+    code, body = run(command, {**env, **extra})
     if code != int(marker.get("rc", "0")):
         print(f"  kept the block for {marker.source}: it exited {code}\n" + "\n".join(body[-5:]))
         return None
-    shown_env = " ".join(filter(None, [marker.get("env"), f"{needs}=<chart>" if needs else ""]))
+    on_server = "MILVUS_URI=http://127.0.0.1:19530" if marker.get("engine") == "server" else ""
+    shown_env = " ".join(filter(None, [marker.get("env"), on_server, f"{needs}=<chart>" if needs else ""]))
     command = " ".join(filter(None, [shown_env, "python", lesson.name, marker.get("args")]))
     return command, body
 
 
-def refresh(path: Path, step: int, env: dict[str, str]) -> None:
+def refresh(path: Path, step: int, env: dict[str, str], run_id: str) -> None:
     """Run the step once (and any lesson that needs its own variables), then rewrite every marked block."""
     print(f"running step {step} for {path.name} ...", flush=True)
     code, output = run([sys.executable, "-m", "course.curriculum", "run", str(step)], env)
@@ -175,8 +205,9 @@ def refresh(path: Path, step: int, env: dict[str, str]) -> None:
             shown = excerpt(body, marker.get("from"), marker.get("to"))
         fence = marker.line + 1
         close = next(i for i in range(fence + 1, len(lines)) if lines[i] == "```")
-        lines[fence + 1 : close] = [header(command, body)] + shown
+        lines[fence + 1 : close] = [header(command, body, run_id)] + shown
     path.write_text("\n".join(lines))
+    copy_lesson_figures(Path(env["REPORTS_DIR"]), run_id, {lesson.name for lesson in discover() if lesson.step == step})
 
 
 def remove_db() -> None:
@@ -197,11 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(found) or f"{len(chosen)} chapters: every output block has its marker and header")
         return 1 if found else 0
     remove_db()
+    run_id = new_run_id()
+    print(f"run {run_id}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "MILVUS_URI": DB, "REPORTS_DIR": str(Path(tmp) / "reports"), "PYTHONUNBUFFERED": "1"}
             for step, path in chosen.items():
-                refresh(path, step, env)
+                refresh(path, step, env, run_id)
     finally:
         remove_db()
     print("refreshed; check the prose next to each block still says what the numbers say (git diff docs/)")
