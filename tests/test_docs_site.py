@@ -78,9 +78,9 @@ GLYPHS_JS = """(sample) => {
 }"""
 
 
-def browser_missing() -> list[str]:
+def browser_missing(chromium: Path = CHROMIUM) -> list[str]:
     """What the browser tests need and this machine lacks."""
-    missing = [] if CHROMIUM.is_file() else ["chromium"]
+    missing = [] if chromium.is_file() else ["chromium"]
     fonts = (
         subprocess.run(["fc-list", ":lang=ko", "family"], capture_output=True, text=True)
         if shutil.which("fc-list")
@@ -215,6 +215,12 @@ def test_the_browser_check_never_skips_in_ci():
     elif MISSING:
         assert skip_reason(MISSING).startswith("skipped: needs ")
         pytest.skip(skip_reason(MISSING))
+
+
+def test_a_missing_browser_is_named_in_the_skip(tmp_path):
+    missing = browser_missing(chromium=tmp_path / "no-chromium")
+    assert "chromium" in missing
+    assert skip_reason(missing).startswith("skipped: needs chromium")
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
