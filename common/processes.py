@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 REAPER = (
     "import os, signal, sys\n"
@@ -91,3 +92,13 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: st
             return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:g} s")
+
+
+def running_processes() -> list[tuple[int, str]]:
+    """(pid, command line) of every process on this machine, read from /proc (Linux; empty elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found.append((int(entry.name), command))
+    return found

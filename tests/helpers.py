@@ -7,7 +7,6 @@ the lesson works on its own (imports, cwd, exit code).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from common.config import REPO_ROOT
 from common.engine import describe
+from common.processes import running_processes  # noqa: F401  (the tests import it from here)
 
 
 def lesson_path(name: str) -> Path:
@@ -89,16 +89,6 @@ def expected_for(table: dict, info) -> object:
     """
     key = (info.kind, f"{info.version[0]}.{info.version[1]}")
     return table.get(key, table.get((info.kind, "*")))
-
-
-def running_processes() -> list[tuple[int, str]]:
-    """(pid, command line) of every process on the machine, from /proc (Linux)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
-    return found
 
 
 def sigterm_and_wait(process: subprocess.Popen, timeout: float) -> int:

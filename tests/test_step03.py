@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from common.config import REPO_ROOT, load_settings
+from course.curriculum import discover
 
 import numpy as np
 import pytest
 
-from course.curriculum import discover
 from tests.helpers import expected_for, run_lesson, run_lesson_script
 
 pytestmark = pytest.mark.lesson
@@ -166,6 +166,8 @@ def test_benchmark_two_engines_and_recall_checked_independently(engine_info, tmp
         assert abs(mine - row["recall@10"]) < 0.005, (row["engine"], row["index"], mine, row["recall@10"])
         assert len(row["qps"]) == 2 and all(q > 0 for q in row["qps"].values())
         assert row["serial"]["calls"] == 300  # the percentiles come from this many samples, not from 100 queries
+        # the build params it reports are the ones describe_index reports, and what the lesson asked for
+        assert row["build params"] == ({"M": 16, "efConstruction": 128} if row["index"] == "HNSW" else {}), row
         assert 0 < row["serial"]["p50_ms"] <= row["serial"]["p95_ms"] <= row["serial"]["p99_ms"]
         assert set(row["in_flight"]) == {"1", "16"} and row["saturation_in_flight"] in (1, 16)
         assert all(m["qps"] > 0 and m["p99_ms"] >= m["p50_ms"] for m in row["in_flight"].values())
@@ -239,6 +241,7 @@ def test_anomaly_detection_on_held_out_points(engine_info):
     result, seconds = timed_lesson("step03_use_cases/05_anomaly_detection.py")
     assert within_budget(engine_info, seconds, "step03_use_cases/05_anomaly_detection.py"), f"{seconds:.0f} s"
     milvus, exact = result["milvus"], result["exact"]
+    assert result["normal_centres"] == 30  # as the docstring says
     assert milvus["recall"] >= 0.8 and milvus["precision"] >= 0.7  # threshold chosen on validation, measured on test
     assert milvus["precision"] > 5 * result["base_rate"]  # far better than flagging at random
     assert abs(milvus["F1"] - exact["F1"]) <= 0.05 and result["agreement"] >= 0.98  # the ANN index barely matters here
