@@ -43,7 +43,16 @@ def start(command: list[str], **kwargs) -> subprocess.Popen:
     )
     os.close(read)
     _GUARDS.append(write)
+    process.reaper_guard = write  # release() closes it once the child has ended
     return process
+
+
+def release(process: subprocess.Popen) -> None:
+    """After ``process`` has ended: let its reaper go now (it kills what is left of the group) instead of at exit."""
+    write = getattr(process, "reaper_guard", None)
+    if write in _GUARDS:
+        _GUARDS.remove(write)
+        os.close(write)
 
 
 def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:

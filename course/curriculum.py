@@ -18,17 +18,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import cli
+from common import cli, processes
 from common.config import REPO_ROOT, is_lite_uri, load_settings
 from common.connection import check_lite_lock, lite_database_problem
 from common.errors import CourseError, interrupt_on_signal
@@ -142,9 +143,19 @@ def run_child(path: Path, result_file: Path, argv: list[str]) -> int:
     try:
         result = load_module(path).main(argv)  # a CourseError goes on to cli.run: its message, exit 2
     except KeyboardInterrupt:
+        quiet_after_interrupt()
         return 130
     result_file.write_text(json.dumps(result, default=str))
     return 0
+
+
+def quiet_after_interrupt() -> None:
+    """After Ctrl-C the runner says "interrupted": background threads that were cut off mid-call (Milvus Lite's
+    flush at shutdown, pymilvus' channel) must not print their own tracebacks on the way out."""
+    for name in ("milvus_lite", "pymilvus", "grpc"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    threading.excepthook = lambda args: None
+    sys.unraisablehook = lambda unraisable: None
 
 
 def ignore_sigint() -> None:
@@ -153,20 +164,22 @@ def ignore_sigint() -> None:
 
 
 def run_one(command: list[str]) -> int:
-    """Run a lesson child; on Ctrl-C stop it (SIGTERM, then SIGKILL) and re-raise KeyboardInterrupt."""
-    child = subprocess.Popen(
+    """Run a lesson child; on Ctrl-C stop it (SIGTERM, then SIGKILL) and re-raise KeyboardInterrupt.
+
+    The child has a reaper (``common.processes``): if the runner itself is killed, even by SIGKILL,
+    the lesson's process group is killed with it, and the lesson's own children (a broker, a server,
+    consumers) follow through their reapers, which are tied to the lesson.
+    """
+    child = processes.start(
         command, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=ignore_sigint
     )
     try:
         return child.wait()
     except KeyboardInterrupt:
-        child.terminate()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        processes.stop(child, timeout=30)  # SIGTERM: the lesson's finally blocks run; SIGKILL after 30 s
         raise
+    finally:
+        processes.release(child)
 
 
 def run_lessons(lessons: list[Lesson], extra_argv: list[str]) -> list[dict]:

@@ -4,9 +4,11 @@ Each case runs lessons as a learner would (a child process) on Milvus Lite files
 no server; every one must end with a short message, the right exit code, and no traceback.
 """
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,7 +221,7 @@ def start_streaming(tmp_path, name: str) -> tuple[subprocess.Popen, list[tuple[i
 
 
 def lite_server_and_broker() -> list[tuple[int, str]]:
-    return [p for p in running_processes() if "milvus_lite server" in p[1] or "tansu" in p[1].split(" ")[0]]
+    return [p for p in running_processes() if "streaming_proofs serve-lite" in p[1] or "tansu" in p[1].split(" ")[0]]
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
@@ -248,6 +250,98 @@ def test_streaming_lesson_killed_leaves_no_process_behind(how, tmp_path):
         timeout=300,
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]  # the database lock was released with the processes
+
+
+def children_of(parent: int) -> dict[int, str]:
+    """The processes whose parent is ``parent`` (from /proc), with their command lines."""
+    found = {}
+    for pid, command in running_processes():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found[pid] = command
+    return found
+
+
+def ctrl_c_streaming(tmp_path, trial: int, after: float) -> tuple[subprocess.CompletedProcess, dict[int, str]]:
+    """Run 4.4, press Ctrl-C ``after`` s after its first consumer started; return the run and its children."""
+    lesson = subprocess.Popen(
+        [sys.executable, str(lesson_path(STREAMING)), "--events", "6000", "--rate", "1000"],
+        cwd=tmp_path,
+        env={**os.environ, "MILVUS_URI": str(tmp_path / f"ctrlc{trial}.db"), "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline, children = time.monotonic() + 60, {}
+    while time.monotonic() < deadline and not any("--role consumer" in c for c in children.values()):
+        time.sleep(0.2)
+        children = children_of(lesson.pid)
+    time.sleep(after)
+    children.update(children_of(lesson.pid))
+    os.killpg(lesson.pid, signal.SIGINT)  # what Ctrl-C sends: the lesson's whole process group
+    out, err = lesson.communicate(timeout=90)
+    return subprocess.CompletedProcess(lesson.args, lesson.returncode, out, err), children
+
+
+@pytest.mark.parametrize("trial,after", [(0, 0.5), (1, 4.0), (2, 9.0)])  # first consumer, its kill, its restart
+def test_ctrl_c_of_the_streaming_lesson_shows_no_consumer_traceback(tmp_path, trial, after):
+    done, children = ctrl_c_streaming(tmp_path, trial, after)
+    assert any("--role consumer" in c for c in children.values()), children
+    assert any("serve-lite" in c for c in children.values()) and any("tansu" in c for c in children.values()), children
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
+    assert done.returncode == 130 and done.stderr.strip().splitlines()[-1] == "interrupted", done.stderr[-2000:]
+    deadline = time.monotonic() + 5  # the reapers finish what the lesson's own shutdown did not
+    while time.monotonic() < deadline and set(children) & {pid for pid, _ in running_processes()}:
+        time.sleep(0.1)
+    left = {pid: command for pid, command in running_processes() if pid in children}
+    assert not left, f"left behind after Ctrl-C: {left}"
+
+
+def test_a_dead_kafka_bootstrap_fails_fast_in_two_lines(tmp_path):
+    started = time.monotonic()
+    done = run_lesson_script(
+        STREAMING,
+        cwd=tmp_path,
+        env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MILVUS_URI": str(tmp_path / "deadbroker.db")},
+        unset=("COURSE_MILVUS_URI",),
+        timeout=60,
+    )
+    clean_failure(done, "cannot reach the Kafka broker at 127.0.0.1:1", "docker compose --profile streaming up -d")
+    assert time.monotonic() - started < 10 and not done.stdout.strip(), done.stdout
+
+
+def test_a_silent_kafka_bootstrap_fails_in_seconds(tmp_path):
+    with socket.socket() as silent:  # accepts connections, never answers: not a Kafka broker
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        done = run_lesson_script(
+            STREAMING,
+            cwd=tmp_path,
+            env={"KAFKA_BOOTSTRAP_SERVERS": address, "MILVUS_URI": str(tmp_path / "silent.db")},
+            unset=("COURSE_MILVUS_URI",),
+            timeout=60,
+        )
+    clean_failure(done, f"the Kafka broker at {address} did not answer")
+    assert time.monotonic() - started < 15
+
+
+def test_the_consumer_process_refuses_to_run_by_hand(tmp_path):
+    by_flag = run_lesson_script(STREAMING, "--role", "consumer", cwd=tmp_path, timeout=30)
+    clean_failure(by_flag, "unrecognized arguments: --role consumer")
+    started = time.monotonic()
+    by_module = subprocess.run(
+        [sys.executable, "-m", "common.streaming_proofs", "--role", "consumer", "t"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    clean_failure(by_module, "the consumer process lesson 4.4 starts itself")
+    assert len(by_module.stderr.strip().splitlines()) == 1 and time.monotonic() - started < 15
 
 
 # --------------------------------------------------------------------------- the machine's limits, the learner's files
@@ -451,3 +545,59 @@ def test_a_truncated_embedding_cache_is_rebuilt_with_a_note(tmp_path, capsys):
     assert "is damaged" in capsys.readouterr().out
     assert np.array_equal(again.encode(["a", "bb", "ccc"], progress=False), first) and again.misses == 3
     assert EmbeddingCache(model, tmp_path).encode(["a"], progress=False).shape == (1, 3)  # rebuilt and readable
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every process below ``root`` (by parent pid), with its command line."""
+    parents = {}
+    for pid, _ in running_processes():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = {}, [root]
+    commands = dict(running_processes())
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = commands.get(pid, "")
+                frontier.append(pid)
+    return found
+
+
+def test_sigkill_of_the_runner_takes_its_lessons_children_with_it(tmp_path):
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "course.curriculum", "run", "4.4"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "MILVUS_URI": str(tmp_path / "runnerkill.db")},
+        stdout=open(tmp_path / "runner.out", "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline, below = time.monotonic() + 90, {}
+        while time.monotonic() < deadline and not any("--role consumer" in c for c in below.values()):
+            time.sleep(0.2)
+            below = {**below, **descendants(runner.pid)}
+        assert any("_child" in c for c in below.values()), (below, (tmp_path / "runner.out").read_text()[-2000:])
+        assert any("--role consumer" in c for c in below.values()) and any("tansu" in c for c in below.values()), below
+        runner.kill()
+        runner.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and set(below) & {pid for pid, _ in running_processes()}:
+            time.sleep(0.1)
+        left = {pid: below[pid] for pid, _ in running_processes() if pid in below}
+        assert not left, f"left behind 5 s after SIGKILL of the runner: {left}"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+
+
+def test_ctrl_c_of_the_runner_never_shows_a_childs_traceback(tmp_path):
+    for trial, after in enumerate((2.5, 3.5, 4.5, 6.0)):  # during start-up, insert, index and search
+        env = {**os.environ, "MILVUS_URI": str(tmp_path / f"ctrlc{trial}.db"), "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "course.curriculum", "run", "1.4"]
+        done = interrupt(command, after=after, cwd=REPO_ROOT, env=env)
+        if done.returncode == 0:
+            continue  # finished before the key was pressed
+        assert done.returncode == 130, (trial, done.returncode, done.stderr[-2000:])
+        assert done.stderr.strip() == "interrupted", (trial, done.stderr[-3000:])
