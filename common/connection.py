@@ -158,7 +158,7 @@ def precheck(uri: str | None = None, timeout: float | None = None) -> str:
 
 
 def verify_engine(uri: str | None = None) -> str:
-    """Connect, ask the engine a real question (its version; Lite: its collections), close; return the URI.
+    """Connect to a server, ask it a real question (its version), close; return the URI (Lite: ``precheck``).
 
     Stricter than ``precheck``: a listener that accepts the TCP connection but never answers (a wrong
     service on the port, a hung server) fails here within ``MILVUS_CONNECT_TIMEOUT``, before a lesson
@@ -166,6 +166,9 @@ def verify_engine(uri: str | None = None) -> str:
     """
     settings = load_settings()
     uri = resolve_uri(uri) if uri else settings.milvus_uri
+    if is_lite_uri(uri):  # a local file answers for itself; opening it now would keep Lite's server idling
+        check_reachable(uri, settings.connect_timeout)
+        return uri
     client = connect(uri, settings=settings)
     with quiet_pymilvus(), contextlib.suppress(Exception):
         client.close()
