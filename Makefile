@@ -11,6 +11,7 @@
 #   make docs-figures     redraw the two diagrams in docs/img/ (lesson figures come with make docs-output)
 #   make docs-output      re-run every step on a fresh Lite file and rewrite the output blocks in docs/
 #   make reset-db         remove the course's Milvus Lite database (.milvus/course.db) after saying what it holds
+#   make secrets          random passwords for docker compose in .env (fills empty ones, never overwrites)
 
 PYTHON ?= python3
 # Models load from installed packages only; nothing is downloaded at run time (set 0 to allow it).
@@ -20,7 +21,7 @@ PY := $(VENV)/bin/python
 SERVER_VENV := .venv-server
 LESSONS ?=
 
-.PHONY: help venv server-venv run bench list reset-db docs notebooks docs-site docs-figures docs-output check test test-lite test-server test-unit server lint clean
+.PHONY: help venv server-venv run bench list reset-db secrets docs notebooks docs-site docs-figures docs-output check test test-lite test-server test-unit server lint clean
 
 help:
 	@sed -n '/^$$/q;p' Makefile
@@ -56,6 +57,11 @@ list: venv
 # Remove the Milvus Lite database the lessons use (after saying what it holds); lessons recreate it.
 reset-db: venv
 	$(PY) -m course.curriculum reset-db
+
+# Random credentials for docker compose (MinIO, Milvus root + MILVUS_TOKEN, Grafana) in .env; values already set
+# are kept. Needs only Python (no venv): run it before the first `docker compose up`.
+secrets:
+	$(PYTHON) -m course.env_secrets
 
 # Copy the code regions the lessons mark (# docs:begin NAME ... # docs:end) into docs/ again.
 # Graded exercises: STEP=N or EX=N.M to choose, SOLUTIONS=1 to grade the reference solutions.

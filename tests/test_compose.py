@@ -10,9 +10,38 @@ from common.config import REPO_ROOT
 import pytest
 import yaml
 
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml"]
+
 
 def load(name: str) -> dict:
     return yaml.safe_load((REPO_ROOT / name).read_text())
+
+
+def interpolate(text: str, env: dict[str, str] | None = None) -> str:
+    """Compose's ``${VAR:-default}`` / ``${VAR:?message}``, as docker compose resolves them with ``env``."""
+    import re
+
+    env = env or {}
+
+    def one(match):
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        if env.get(name):
+            return env[name]
+        if op == ":-":
+            return arg
+        raise KeyError(f"{name}: {arg}")
+
+    return re.sub(r"\$\{([A-Z_]+)(:-|:\?)([^}]*)\}", one, text)
+
+
+def ports(service: dict, env: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(bind address, host port, container port) of each published port, defaults resolved."""
+    found = []
+    for spec in service.get("ports", []):
+        parts = interpolate(str(spec), env).split(":")
+        assert len(parts) == 3, f"{spec}: a published port must name its bind address"
+        found.append((parts[0], parts[1], parts[2]))
+    return found
 
 
 @pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.gpu.yml"])
@@ -27,7 +56,7 @@ def test_images_pinned_and_healthchecked(name):
     assert services["etcd"]["image"] == "quay.io/coreos/etcd:v3.5.25"
     milvus = services["standalone"]
     assert any("9091/healthz" in part for part in milvus["healthcheck"]["test"])
-    assert {"19530:19530", "9091:9091"} <= set(milvus["ports"])
+    assert {("19530", "19530"), ("9091", "9091")} <= {(host, inside) for _, host, inside in ports(milvus)}
     assert milvus["depends_on"]["etcd"]["condition"] == "service_healthy"
 
 
@@ -60,14 +89,14 @@ def test_streaming_profile_runs_a_pinned_kraft_kafka_on_the_default_port():
     assert kafka["profiles"] == ["streaming"] and kafka["image"].startswith("apache/kafka:")
     assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft: no ZooKeeper
     assert kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://localhost:9092"
-    assert "9092:9092" in kafka["ports"] and "kafka-broker-api-versions" in kafka["healthcheck"]["test"][1]
+    assert ("127.0.0.1", "9092", "9092") in ports(kafka) and "kafka-broker-api-versions" in kafka["healthcheck"][
+        "test"
+    ][1]
 
 
 def test_no_two_services_publish_the_same_host_port():
     for name in ("docker-compose.yml", "docker-compose.gpu.yml"):
-        published = [
-            port.split(":")[0] for service in load(name)["services"].values() for port in service.get("ports", [])
-        ]
+        published = [host for service in load(name)["services"].values() for _, host, _ in ports(service)]
         assert len(published) == len(set(published)), f"{name}: {sorted(published)}"
 
 
@@ -83,7 +112,7 @@ def test_prometheus_scrapes_the_port_lesson_4_6_serves_by_default():
         load_settings(REPO_ROOT / "no.env").app_metrics_port == DEFAULT_APP_METRICS_PORT
         or "APP_METRICS_PORT" in __import__("os").environ
     )
-    published = [p.split(":")[0] for s in load("docker-compose.yml")["services"].values() for p in s.get("ports", [])]
+    published = [host for s in load("docker-compose.yml")["services"].values() for _, host, _ in ports(s)]
     assert str(DEFAULT_APP_METRICS_PORT) not in published  # nothing in compose takes the app's port on the host
 
 
@@ -103,6 +132,8 @@ def test_fork_workflow_installs_its_tools_and_tests_milvus_3_from_our_compose_fi
     assert any("pytest -m lesson" in r for r in runs)
     assert next(s for s in steps if "down" in s.get("run", ""))["if"] == "always()"
     assert any(step.get("env", {}).get("MILVUS_URI") == "http://localhost:19530" for step in steps)
+    compose_up = next(i for i, r in enumerate(runs) if r.startswith("docker compose up"))
+    assert "make secrets" in runs[:compose_up], runs  # the compose file has no default secrets: .env gets them first
     checked = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
         capture_output=True,
@@ -110,3 +141,56 @@ def test_fork_workflow_installs_its_tools_and_tests_milvus_3_from_our_compose_fi
         timeout=120,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_every_published_port_binds_to_loopback_unless_the_learner_opts_in(name):
+    services = load(name)["services"]
+    every = [(service, spec) for service, body in services.items() for spec in ports(body)]
+    assert every and all(bind == "127.0.0.1" for _, (bind, _, _) in every), every
+    opted_in = [spec for body in services.values() for spec in ports(body, {"COURSE_BIND": "0.0.0.0"})]
+    assert {bind for bind, _, _ in opted_in} == {"0.0.0.0"}
+    assert "COURSE_BIND=" in (REPO_ROOT / ".env.example").read_text()
+
+
+SECRET_KEYS = {
+    "minio": ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"),
+    "standalone": ("MINIO_ACCESS_KEY_ID", "MINIO_SECRET_ACCESS_KEY", "COMMON_SECURITY_DEFAULTROOTPASSWORD"),
+    "grafana": ("GF_SECURITY_ADMIN_PASSWORD",),
+}
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_no_credential_has_a_working_default_and_milvus_requires_a_login(name):
+    services = load(name)["services"]
+    text = (REPO_ROOT / name).read_text()
+    assert "minioadmin" not in text and ":-admin" not in text
+    for service, keys in SECRET_KEYS.items():
+        if service not in services:
+            continue  # the GPU file has no monitoring profile
+        environment = services[service]["environment"]
+        for key in keys:
+            with pytest.raises(KeyError):  # docker compose refuses to start without the value
+                interpolate(environment[key])
+    milvus = services["standalone"]["environment"]
+    assert str(milvus["COMMON_SECURITY_AUTHORIZATIONENABLED"]).lower() == "true"
+    example = (REPO_ROOT / ".env.example").read_text()
+    assert "minioadmin" not in example and "GRAFANA_ADMIN_PASSWORD=\n" in example
+
+
+def test_make_secrets_fills_empty_secrets_and_never_overwrites(tmp_path):
+    from course import env_secrets
+
+    env = tmp_path / ".env"
+    env.write_text((REPO_ROOT / ".env.example").read_text().replace("MINIO_ROOT_USER=", "MINIO_ROOT_USER=mine"))
+    written = env_secrets.fill(env)
+    values = env_secrets.current_values(env.read_text())
+    assert values["MINIO_ROOT_USER"] == "mine" and "MINIO_ROOT_USER" not in written
+    for key in ("MINIO_ROOT_PASSWORD", "MILVUS_ROOT_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+        assert len(values[key]) >= 24, key
+    assert values["MILVUS_TOKEN"] == f"root:{values['MILVUS_ROOT_PASSWORD']}"
+    assert env.stat().st_mode & 0o077 == 0  # readable by its owner only
+    before = env.read_text()
+    assert env_secrets.fill(env) == [] and env.read_text() == before  # a second run changes nothing
+    for name in COMPOSE_FILES:  # with these values every ${...:?} resolves
+        interpolate((REPO_ROOT / name).read_text(), values)
