@@ -2,8 +2,9 @@
 stay outside the docs regions, and a notebook of a Step 1-2 lesson that marks its cells runs under
 nbclient and prints what the script prints.
 
-Executing those notebooks costs about as much as running the lessons (1.1, 1.2, 1.3, 2.3, 2.4:
-~25 s as scripts, ~35 s as notebooks, each kernel on a Milvus Lite file of its own).
+Each of those runs twice, as a script and as a notebook, each on a Milvus Lite file of its own. Measured on
+the 2-core machine while other work ran (load ~4), script / notebook: 1.1 3 / 3 s, 1.2 4 / 6 s, 1.3 3 / 4 s,
+2.3 19 / 15 s, 2.4 26 / 27 s: about 110 s in all.
 """
 
 from __future__ import annotations
