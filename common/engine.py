@@ -81,8 +81,10 @@ def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:
         caps |= {"multi_analyzer"}
     if version >= (2, 6, 0):  # phrase match, decay ranker (release notes 2.6.0)
         caps |= {"phrase_match", "decay_ranker", "korean_analyzer"}  # korean_analyzer: lindera with ko-dic
+    if version >= (2, 5, 7):  # JSON path index
+        caps |= {"json_index"}
     if version >= (2, 6, 2):
-        caps |= {"boost_ranker"}
+        caps |= {"boost_ranker", "ngram_index"}
     if version >= (2, 6, 8):
         caps |= {"highlighter"}
     if version >= (3, 0, 0):  # Function Chain, ORDER BY and query aggregation (release notes 3.0.0)
