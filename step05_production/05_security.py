@@ -31,7 +31,7 @@ from pathlib import Path
 from common import cli
 from common.config import is_lite_uri, load_settings, redact, resolve_uri
 from common.connection import quiet_pymilvus, server_address
-from common.embedded_server import DEFAULT_BIN, EmbeddedServer
+from common.embedded_server import DEFAULT_BIN, EmbeddedServer, port_open
 from common.engine import detect
 from common.errors import CourseError
 from common.report import heading, table
@@ -42,6 +42,8 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+RUN_ALONE = "MILVUS_URI=http://127.0.0.1:19541 python step05_production/05_security.py"
+HEALTH_PORT = 9091  # every embedded server serves /healthz here: a second one cannot start beside it
 COLLECTION = "s5_l5_docs"
 ROLE, USER = "search_reader", "search_app"
 SERVER_NAME = "localhost"
@@ -119,6 +121,14 @@ def main(argv=None) -> dict:
     if not DEFAULT_BIN.exists():
         raise CourseError("the embedded milvus-server is not installed", "run `make server-venv`")
     _, port = server_address(uri)
+    busy = [p for p in (port, HEALTH_PORT) if port_open(p)]
+    if busy:  # e.g. `make run` against `make server`: that server is in use, and this lesson needs its own
+        reason = (
+            f"skipped: needs a secured server of its own (have 127.0.0.1:{busy[0]} in use by another server); "
+            f"run it alone: {RUN_ALONE}"
+        )
+        print(reason)
+        return {"headline": reason, "engine": "server", "skipped": [f"security: {reason}"]}
 
     with tempfile.TemporaryDirectory(prefix="milvus-secure-") as tmp:
         pem, key = make_certificate(Path(tmp))
@@ -188,6 +198,27 @@ def reader_role(client, password: str) -> None:
 
 
 def secure_walkthrough(port: int, pem: Path) -> dict:
+    root, old_password = change_root_password(port, pem)
+    app_password, behaviour = least_privilege(root, port, pem)
+    tls = tls_section(port, pem, app_password, old_password)
+    root.close()
+    allowed_ok = behaviour["search"][0] and behaviour["query"][0]
+    refused_ok = not any(behaviour[a][0] for a in ("insert", "drop_collection", "create_user"))
+    return {
+        "headline": f"reader: search/query {'ok' if allowed_ok else 'FAILED'}, writes refused {refused_ok}; "
+        f"plaintext refused {not tls['plaintext client (http://)'][0]}",
+        "behaviour": {action: ok for action, (ok, _) in behaviour.items()},
+        "insert_outcome": behaviour["insert"][1],
+        "tls_client_ok": tls["TLS client trusting the certificate"][0],
+        "plaintext_refused": not tls["plaintext client (http://)"][0],
+        "untrusting_refused": not tls["TLS client that does not trust it"][0],
+        "old_root_password_refused": not old_password,
+        "skipped": [],
+    }
+
+
+def change_root_password(port: int, pem: Path) -> tuple[MilvusClient, bool]:
+    """Root's default password replaced first; returns root's client and whether the old password still works."""
     new_root = secrets.token_urlsafe(16)  # in a deployment: from a secret store or the environment, never the repo
     with quiet_pymilvus():
         root = tls_client(port, "root:Milvus", pem)
@@ -197,7 +228,11 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
         print(f"engine: {detect(root, f'https://{SERVER_NAME}:{port}').label} at https://{SERVER_NAME}:{port}")
     old_password, _ = attempt(lambda: tls_client(port, "root:Milvus", pem, timeout=3))
     print(f"root password changed; token now {redact(f'root:{new_root}')} (the secret is never printed)")
+    return root, old_password
 
+
+def least_privilege(root, port: int, pem: Path) -> tuple[str, dict]:
+    """A search-only user: what it may do and what it is refused, tried one by one."""
     heading("2. Least privilege: a role that may only search and query one collection")
     vectors = np.random.default_rng(0).standard_normal((500, DIM)).astype(np.float32)
     create_collection(root, vectors)
@@ -229,7 +264,10 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
         ]
     )
     app.close()
+    return app_password, behaviour
 
+
+def tls_section(port: int, pem: Path, app_password: str, old_password: bool) -> dict:
     heading("3. TLS: who may connect")
     tls = {
         "TLS client trusting the certificate": attempt(lambda: tls_client(port, f"{USER}:{app_password}", pem).close()),
@@ -238,20 +276,7 @@ def secure_walkthrough(port: int, pem: Path) -> dict:
         "root with the old default password": (old_password, "refused" if not old_password else "accepted"),
     }
     table([{"client": name, "connected": ok, "outcome": outcome} for name, (ok, outcome) in tls.items()])
-    root.close()
-    allowed_ok = behaviour["search"][0] and behaviour["query"][0]
-    refused_ok = not any(behaviour[a][0] for a in ("insert", "drop_collection", "create_user"))
-    return {
-        "headline": f"reader: search/query {'ok' if allowed_ok else 'FAILED'}, writes refused {refused_ok}; "
-        f"plaintext refused {not tls['plaintext client (http://)'][0]}",
-        "behaviour": {action: ok for action, (ok, _) in behaviour.items()},
-        "insert_outcome": behaviour["insert"][1],
-        "tls_client_ok": tls["TLS client trusting the certificate"][0],
-        "plaintext_refused": not tls["plaintext client (http://)"][0],
-        "untrusting_refused": not tls["TLS client that does not trust it"][0],
-        "old_root_password_refused": not old_password,
-        "skipped": [],
-    }
+    return tls
 
 
 if __name__ == "__main__":

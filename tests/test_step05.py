@@ -309,3 +309,20 @@ def test_security_lesson_killed_mid_start_leaves_no_server(tmp_path):
         returncode = sigterm_and_wait(lesson, timeout=90)
     assert returncode == 130
     assert not any(f"--proxy-port {port}" in cmd or "milvus-secure-" in cmd for _, cmd in running_processes())
+
+
+def test_security_beside_a_server_in_use_is_a_named_skip_with_the_command_that_runs_it(tmp_path):
+    """`make run` against `make server`: 5.5 cannot start its own secured server there, and says how to run it."""
+    import socket
+
+    if not (REPO_ROOT / ".venv-server/bin/milvus-server").exists():
+        pytest.skip("needs the embedded server (make server-venv)")
+    with socket.socket() as taken:  # stands in for the server the run uses
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(4)
+        port = taken.getsockname()[1]
+        result = run_lesson("step05_production/05_security.py", env={"MILVUS_URI": f"http://127.0.0.1:{port}"})
+    assert [line.split(":")[0] for line in result["skipped"]] == ["security"], result
+    assert "needs a secured server of its own" in result["skipped"][0]
+    assert "MILVUS_URI=http://127.0.0.1:19541 python step05_production/05_security.py" in result["skipped"][0]
+    assert not any("milvus-secure-" in cmd for _, cmd in running_processes())
