@@ -12,7 +12,8 @@ from tests.test_lesson_options import lesson_parser
 
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
 CHAPTERS = sorted((REPO_ROOT / "docs").glob("step0*.md"))
-# Flags of other tools that the docs show (docker compose, helm, pip, promtool, milvus-server, check-jsonschema)
+# Flags of other tools that the docs show (docker compose, helm, pip, promtool, milvus-server, check-jsonschema,
+# milvus-backup)
 OTHER_TOOLS = {
     "--profile",
     "--wait",
@@ -28,6 +29,7 @@ OTHER_TOOLS = {
     "--kube-version",
     "--from-literal",
     "--reset-then-reuse-values",
+    "--strategy",
 }
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
