@@ -291,32 +291,63 @@ def test_every_self_check_has_a_folded_answer_and_a_next_link(chapter):
     assert any(line.startswith("다음:") and re.search(r"\]\([\w./-]+\.md\)", line) for line in after), "no 다음: link"
 
 
-def test_lesson_figures_come_from_the_run_of_their_blocks():
-    """Each PNG a lesson draws for docs/img was copied by the same docs-output run that wrote its lesson's
-    output block (figures.json records the run and the file's SHA-256)."""
+def figure_problems(texts: list[str], record: dict, img) -> list[str]:
+    """What is wrong between the lesson figures in ``img``, their sidecar ``record`` and the chapters' blocks."""
     import hashlib
-    import json
 
-    from course.docs_figures import LESSON_FIGURES, SIDECAR
+    from course.docs_figures import LESSON_FIGURES
     from course.docs_output import block_runs
 
     by_name = {lesson.name: lesson.id for lesson in discover()}
     runs: dict[str, list] = {}
-    for path in CHAPTERS:
-        for source, ids in block_runs(path.read_text()).items():
+    for text in texts:
+        for source, ids in block_runs(text).items():
             runs.setdefault(source, []).extend(ids)
-    record = json.loads(SIDECAR.read_text()) if SIDECAR.exists() else {}
     wrong = []
     for lesson, png in LESSON_FIGURES.items():
         entry = record.get(png)
         if entry is None:
-            wrong.append(f"{png}: not in {SIDECAR.name} (run make docs-output)")
+            wrong.append(f"{png}: not in figures.json (run make docs-output)")
             continue
-        if entry["sha256"] != hashlib.sha256((SIDECAR.parent / png).read_bytes()).hexdigest():
+        if entry["sha256"] != hashlib.sha256((img / png).read_bytes()).hexdigest():
             wrong.append(f"{png}: the file is not the one run {entry['run']} copied")
         if entry["run"] not in runs.get(by_name[lesson], []):
             wrong.append(f"{png}: run {entry['run']}, its block {by_name[lesson]}: {runs.get(by_name[lesson])}")
+    return wrong
+
+
+def test_lesson_figures_come_from_the_run_of_their_blocks():
+    """Each PNG a lesson draws for docs/img was copied by the same docs-output run that wrote its lesson's
+    output block (figures.json records the run and the file's SHA-256)."""
+    import json
+
+    from course.docs_figures import SIDECAR
+
+    record = json.loads(SIDECAR.read_text()) if SIDECAR.exists() else {}
+    wrong = figure_problems([path.read_text() for path in CHAPTERS], record, SIDECAR.parent)
     assert not wrong, wrong
+
+
+def test_a_figure_from_another_run_than_its_block_is_caught(tmp_path, monkeypatch):
+    """copy_lesson_figures records the run; the check passes for that run and fails for another or a swapped PNG."""
+    from course import docs_figures
+
+    monkeypatch.setattr(docs_figures, "IMG", tmp_path / "img")
+    monkeypatch.setattr(docs_figures, "SIDECAR", tmp_path / "img" / "figures.json")
+    monkeypatch.setattr(docs_figures, "LESSON_FIGURES", {"step02_core_features/01_index_comparison.py": "a.png"})
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "a.png").write_bytes(b"figure of run one")
+    docs_figures.copy_lesson_figures(tmp_path / "reports", "RUN1", {"step02_core_features/01_index_comparison.py"})
+    record = docs_figures.sidecar()
+    block = "<!-- output: 2.1 -->\n```\n$ python x.py   # Milvus Lite 3.2.2, pymilvus 3.0.2, 2026-12-01, run {}\n```\n"
+    assert figure_problems([block.format("RUN1")], record, tmp_path / "img") == []
+    assert figure_problems([block.format("RUN2")], record, tmp_path / "img") == [
+        "a.png: run RUN1, its block 2.1: ['RUN2']"
+    ]
+    (tmp_path / "img" / "a.png").write_bytes(b"figure of another run")
+    assert "a.png: the file is not the one run RUN1 copied" in figure_problems(
+        [block.format("RUN1")], record, tmp_path / "img"
+    )
 
 
 def test_each_exercise_template_and_solution_state_the_same_task():
