@@ -369,7 +369,7 @@ def report_all(results: list[dict], args) -> None:
         )
 
 
-def main(argv=None) -> dict:
+def parse(argv):
     parser = cli.lesson_parser(__doc__, several_uris=True)
     parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000, help="vectors (default 20,000)")
     parser.add_argument("--dim", type=cli.DIM, default=128)
@@ -396,7 +396,28 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--build-timeout", type=cli.float_range(1, 3600), default=180)
     parser.add_argument("--seed", type=cli.SEED, default=42)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def benchmark_engines(uris: list[str], data, bucket, truth, filtered_truth, args) -> tuple[list[dict], list[dict]]:
+    """Every index on every engine, in turn: (result rows, the engines measured)."""
+    results, engines = [], []
+    for uri in uris:
+        with cli.engine(uri) as (client, info):
+            where = Path(uri).name if info.kind == "lite" else uri.split("://")[-1]
+            label = f"{info.kind} {'.'.join(map(str, info.version))} ({where})"
+            engines.append({"uri": uri, "engine": info.label})
+            for index_type in args.indexes:
+                print(f"  {label}: {index_type} ...", flush=True)
+                local = uri if info.kind != "lite" else str(Path(uri))
+                results.append(
+                    benchmark_index(client, info, local, label, index_type, data, bucket, truth, filtered_truth, args)
+                )
+    return results, engines
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
     uris = args.uri or [load_settings().milvus_uri]
 
     heading(f"Workload: {args.n} × {args.dim}-d {METRIC}, {args.queries} queries, top-{K}, seed {args.seed}")
@@ -407,28 +428,7 @@ def main(argv=None) -> dict:
         "Bounded"
     )
 
-    results, engines = [], []
-    for uri in uris:
-        with cli.engine(uri) as (client, info):
-            where = Path(uri).name if info.kind == "lite" else uri.split("://")[-1]
-            label = f"{info.kind} {'.'.join(map(str, info.version))} ({where})"
-            engines.append({"uri": uri, "engine": info.label})
-            for index_type in args.indexes:
-                print(f"  {label}: {index_type} ...", flush=True)
-                results.append(
-                    benchmark_index(
-                        client,
-                        info,
-                        uri if info.kind != "lite" else str(Path(uri)),
-                        label,
-                        index_type,
-                        data,
-                        bucket,
-                        truth,
-                        filtered_truth,
-                        args,
-                    )
-                )
+    results, engines = benchmark_engines(uris, data, bucket, truth, filtered_truth, args)
 
     report_all(results, args)
     png = plot(results, args.concurrency)

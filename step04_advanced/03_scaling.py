@@ -219,7 +219,7 @@ def capacity_table(dim: int) -> list[dict]:
     return rows
 
 
-def main(argv=None) -> dict:
+def parse(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=12000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
@@ -230,7 +230,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--queries", type=cli.int_range(20, 100_000), default=40)
     parser.add_argument("--plan-dim", type=cli.DIM, default=768, help="dimension for the capacity table (default 768)")
     parser.add_argument("--seed", type=cli.SEED, default=9)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=50, spread=1.0, seed=args.seed)
     queries = data.queries.tolist()
