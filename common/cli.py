@@ -13,7 +13,13 @@ from common.config import load_settings, resolve_uri
 from common.connection import connect, quiet_pymilvus
 from common.engine import EngineInfo, detect
 from common.errors import CourseError, interrupt_on_signal
-from common.resources import hide_machine_error_logs, resource_error
+from common.resources import (
+    ROWS_AS_LISTS_BYTES_PER_VALUE,
+    check_memory,
+    hide_machine_error_logs,
+    resource_error,
+    vector_bytes,
+)
 
 from pymilvus import MilvusClient
 
@@ -88,10 +94,30 @@ SEED = int_range(0, 2**32 - 1)  # NumPy seeds are non-negative
 
 
 class LessonParser(argparse.ArgumentParser):
-    """argparse, but a bad option value is one line on stderr and exit 2 (no usage block)."""
+    """argparse, but a bad option value is one line on stderr and exit 2 (no usage block).
+
+    A lesson with both ``--n`` and ``--dim`` also gets its memory checked right after parsing, before it
+    allocates anything: rows × dim (plus ``--queries``/``--requests``) × ``bytes_per_value``, against the
+    memory the machine has free (``resources.check_memory``). A lesson that holds its vectors more compactly
+    sets ``parser.bytes_per_value``.
+    """
+
+    bytes_per_value = ROWS_AS_LISTS_BYTES_PER_VALUE
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        n, dim = getattr(parsed, "n", None), getattr(parsed, "dim", None)
+        if isinstance(n, int) and isinstance(dim, int):
+            extra = next(
+                (getattr(parsed, k) for k in ("queries", "requests") if isinstance(getattr(parsed, k, None), int)), 0
+            )
+            check_memory(
+                vector_bytes(n + extra, dim, self.bytes_per_value), f"{n:,} rows of {dim:,} dimensions", "--n or --dim"
+            )
+        return parsed
 
 
 def lesson_parser(doc: str | None, several_uris: bool = False) -> argparse.ArgumentParser:

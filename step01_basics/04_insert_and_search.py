@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import traceback
 
-from common import cli, resources
+from common import cli
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset, normalize
 from common.errors import BadInput
@@ -390,12 +390,7 @@ def main(argv=None) -> dict:
         "--batch", type=cli.int_range(1, 100_000), default=1000, help="rows per insert call (default 1000)"
     )
     parser.add_argument("--seed", type=cli.SEED, default=7)
-    args = parser.parse_args(argv)
-    resources.check_memory(  # before anything is allocated: the vectors, the rows as Python lists, the engine's copy
-        resources.vector_bytes(args.n + args.queries, args.dim, resources.ROWS_AS_LISTS_BYTES_PER_VALUE),
-        f"{args.n:,} rows of {args.dim:,} dimensions",
-        "--n or --dim",
-    )
+    args = parser.parse_args(argv)  # also refuses --n × --dim the machine's free memory cannot hold (common.cli)
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=0.6, seed=args.seed)
     rows = article_rows(data.base, args.seed)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from common import cli, resources
+from common import cli
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
@@ -267,11 +267,6 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--seed", type=cli.SEED, default=5)
     args = parser.parse_args(argv)
-    resources.check_memory(
-        resources.vector_bytes(args.n + args.requests, args.dim, resources.ROWS_AS_LISTS_BYTES_PER_VALUE),
-        f"{args.n:,} rows of {args.dim:,} dimensions",
-        "--n or --dim",
-    )
 
     data = make_dataset(args.n, args.dim, args.requests, n_clusters=50, spread=1.0, seed=args.seed)
     uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri

@@ -343,11 +343,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=cli.SEED, default=6)
     args = parser.parse_args(argv)
     args.dir = resources.check_folder_option(args.dir, "--dir")  # before any work: a file, /proc, read-only
-    resources.check_memory(
-        resources.vector_bytes(args.n + args.queries, args.dim, resources.ROWS_AS_LISTS_BYTES_PER_VALUE),
-        f"{args.n:,} rows of {args.dim:,} dimensions",
-        "--n or --dim",
-    )
 
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=1.0, seed=args.seed)
     target = args.dir / COLLECTION
