@@ -72,8 +72,9 @@ docs: venv
 	$(PY) -m course.docs_code
 
 # Every lesson as a Jupyter notebook in notebooks/ (generated; the lesson's .py is the only source).
+# A notebook changed by hand is not written over unless FORCE=1.
 notebooks: venv
-	$(PY) -m course.notebooks $(LESSONS)
+	$(PY) -m course.notebooks $(if $(FORCE),--force) $(LESSONS)
 
 # The docs as a searchable site in site/; serve it (python -m http.server -d site) and open http://127.0.0.1:8000.
 # --strict turns every warning into a failure: a broken link, image or heading anchor.
@@ -116,4 +117,4 @@ lint: venv
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) $(SERVER_VENV) .milvus reports .cache .pytest_cache
+	rm -rf $(VENV) $(SERVER_VENV) .milvus reports .cache .pytest_cache site

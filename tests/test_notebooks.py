@@ -84,6 +84,26 @@ def test_make_notebooks_writes_one_valid_notebook_per_lesson(tmp_path):
     assert not list(tmp_path.rglob("*.partial"))
 
 
+def test_a_notebook_changed_by_hand_is_never_written_over(tmp_path):
+    lessons = LESSONS[:2]
+    first, second = notebooks.write_notebooks(lessons, tmp_path)
+    ran = nbformat.read(first, as_version=4)
+    ran.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="figures\n")]
+    nbformat.write(ran, first)  # outputs only: still ours to replace
+    assert notebooks.write_notebooks(lessons, tmp_path) == [first, second]
+    edited = nbformat.read(second, as_version=4)
+    edited.cells.append(nbformat.v4.new_code_cell("my_own_experiment()"))
+    nbformat.write(edited, second)
+    before = first.stat().st_mtime_ns
+    with pytest.raises(CourseError) as caught:
+        notebooks.write_notebooks(lessons, tmp_path)
+    assert str(second) in str(caught.value) and "edited since make notebooks wrote it" in str(caught.value)
+    assert first.stat().st_mtime_ns == before, "nothing is written when one notebook would be lost"
+    assert "my_own_experiment()" in second.read_text()
+    notebooks.write_notebooks(lessons, tmp_path, force=True)
+    assert "my_own_experiment()" not in second.read_text()
+
+
 def test_make_notebooks_refuses_an_unknown_lesson(tmp_path):
     with pytest.raises(CourseError) as caught:
         notebooks.main(["9.9", "--out", str(tmp_path)])
