@@ -182,7 +182,7 @@ def grade(exercise: Exercise, root: Path, engine, seed: int, timeout: float) -> 
         else:
             result = Result(shorten(message, 60), "", [Problem(message, ko_for(message))])
     except Exception as exc:  # the answer left Milvus in a state the grader cannot measure: say what it saw
-        text = f"the grader could not measure the result: {type(exc).__name__}: {exc}"
+        text = f"the grader could not measure the result: {type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
         result = Result(shorten(text, 60), "", [Problem(shorten(text, 300), "채점기가 결과를 잴 수 없었습니다")])
     finally:
         printed = [line for a in ctx.answers for line in a.printed()]
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"seconds one call of your function may take (default {CALL_TIMEOUT_S:g})",
     )
     args = parser.parse_args(argv)
-    roots = args.answers or [REPO_ROOT / ("solutions" if args.solutions else "exercises")]
+    roots = [root.resolve() for root in args.answers or [REPO_ROOT / ("solutions" if args.solutions else "exercises")]]
     for root in roots:
         if not root.is_dir():
             raise CourseError(f"no folder {root}", "pass --answers a folder laid out like exercises/ (stepNN/exN_*.py)")

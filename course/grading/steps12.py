@@ -310,7 +310,14 @@ def check_index_choice(ctx: Context) -> Result:
     index = MilvusClient.prepare_index_params()
     params = engine_build_params(ctx.engine.info, build)
     index.add_index(field_name="embedding", index_type=index_type, metric_type="COSINE", params=params)
-    client.create_index(collection_name=name, index_params=index)
+    try:
+        client.create_index(collection_name=name, index_params=index)
+    except Exception as exc:  # the engine refused the index the answer asked for: say why, in its words
+        reason = getattr(exc, "message", None) or str(exc)
+        raise Failed(
+            f"the engine refused to build {index_type!r} with {build}: {reason}",
+            f"엔진이 인덱스 {index_type!r} 빌드를 거부했습니다: {reason}",
+        ) from None
     unapplied = unapplied_build_params(client.describe_index(collection_name=name, index_name="embedding"), build)
     if unapplied:
         raise Failed(

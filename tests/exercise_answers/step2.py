@@ -7,8 +7,9 @@ CASES = [
         "2.1",
         "IVF nlist 1024, nprobe 32",
         'def choose_index():\n    return "IVF_FLAT", {"nlist": 1024}, {"nprobe": 32}\n',
-        expect="held-out recall@10",
+        expect="held-out recall@10",  # Milvus Lite's IVF with 1024 lists: 0.90-0.93
         server=True,
+        server_expect="",  # the 2.3.5 server's IVF reaches 0.96-0.98 with the same params: correct there
     ),
     Case(
         "2.1",
@@ -40,6 +41,7 @@ CASES = [
         "hnsw in lower case",
         'def choose_index():\n    return "hnsw", {"M": 16, "efConstruction": 200}, {"ef": 100}\n',
         server=True,
+        server_expect="invalid index type",  # Milvus Lite takes any case; the 2.3.5 server only "HNSW"
     ),
     Case(
         "2.1",
