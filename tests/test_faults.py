@@ -207,7 +207,7 @@ def start_streaming(tmp_path, name: str) -> tuple[subprocess.Popen, list[tuple[i
         cwd=tmp_path,
         env={**os.environ, "MILVUS_URI": str(tmp_path / f"{name}.db")},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(tmp_path / "lesson.err", "w"),  # noqa: SIM115 - the child holds it
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -296,6 +296,22 @@ def test_ctrl_c_of_the_streaming_lesson_shows_no_consumer_traceback(tmp_path, tr
         time.sleep(0.1)
     left = {pid: command for pid, command in running_processes() if pid in children}
     assert not left, f"left behind after Ctrl-C: {left}"
+
+
+@pytest.mark.parametrize("victim", ["serve-lite", "tansu"])
+def test_a_broker_or_server_dying_mid_run_is_named_in_one_error(tmp_path, victim):
+    """SIGKILL the Lite server or the broker while consumers write: the lesson names it, no traceback."""
+    lesson, _ = start_streaming(tmp_path, "dies")
+    children = children_of(lesson.pid)
+    mine = [pid for pid, command in children.items() if victim in command and "os.killpg" not in command]  # no reaper
+    assert len(mine) == 1, {pid: children[pid][:200] for pid in mine}
+    os.kill(mine[0], signal.SIGKILL)
+    lesson.wait(timeout=120)
+    err = (tmp_path / "lesson.err").read_text()
+    assert lesson.returncode == 2 and "Traceback" not in err, err[-3000:]
+    name = "the Milvus Lite server" if victim == "serve-lite" else "the Tansu broker"
+    assert f"error: {name} (pid {mine[0]}) was killed by SIGKILL while the lesson ran" in err, err[-3000:]
+    assert len(err.strip().splitlines()) <= 3, err  # the error and its fix; the consumers stop quietly
 
 
 def test_a_dead_kafka_bootstrap_fails_fast_in_two_lines(tmp_path):
