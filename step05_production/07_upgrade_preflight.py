@@ -59,7 +59,7 @@ INDEX_STATUS = {
     "SPARSE_INVERTED_INDEX": "kept; SINDI becomes the default only after dataCoord.targetVecIndexVersion is raised",
     "SPARSE_WAND": "kept; SINDI becomes the default only after dataCoord.targetVecIndexVersion is raised",
     "INVERTED": "kept; newer scalar versions only after dataCoord.targetScalarIndexVersion is raised",
-    "Trie": "a 2.3-era scalar index: rebuild as INVERTED after the upgrade",
+    "Trie": "kept (v3.0.x index-explained lists it); INVERTED is the recommended VARCHAR index",
     "STL_SORT": "kept; no rebuild",
     "BITMAP": "kept; no rebuild",
 }
