@@ -60,7 +60,7 @@ def create_products(client) -> None:
     )
     schema.add_field(
         field_name="stock",
-        datatype=DataType.INT32,
+        datatype=DataType.INT64,  # pymilvus 3.0.2 encodes an integer default as INT64 whatever the field's type
         default_value=0,  # used when a row omits the field (not nullable: None is refused)
     )
     schema.add_field(field_name="label", datatype=DataType.VARCHAR, max_length=16, nullable=True, default_value="n/a")
