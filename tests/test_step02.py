@@ -128,11 +128,14 @@ def test_search_tuning_recommendation_holds_on_an_independent_rebuild(engine_inf
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(64), 64, nlist, faiss.METRIC_INNER_PRODUCT)
     index.train(base)
     index.add(base)
+    # k-means differs between faiss and the server's knowhere (measured on 2.3.5: its nprobe=128 met 0.95 where the
+    # faiss rebuild gave 0.93), so the rebuild may miss by 0.03. A setting chosen on an index of another nlist misses
+    # by far more (this data at nlist 512: nprobe 16 → 0.59, 32 → 0.72, 64 → 0.83), and so does a quarter of nprobe
     for probes, meets in ((nprobe, True), (nprobe // 4, False)):
         index.nprobe = probes
         _, found = index.search(np.ascontiguousarray(normalize(held_out), dtype=np.float32), 10)
         recall = recall_at_k(found, truth, 10)
-        assert (recall >= target - 0.02) is meets, (probes, nlist, recall, target)
+        assert (recall >= target - 0.03) is meets, (probes, nlist, recall, target)
 
 
 def test_partitions(engine_info):
