@@ -31,11 +31,14 @@ from common.metrics import Stopwatch
 from common.report import heading, table
 from common.rows import count_rows, drop_if_exists
 
+import grpc
 import numpy as np
 import pyarrow.parquet as pq
 from minio import Minio
 from pymilvus import DataType, MilvusClient, connections, utility
 from pymilvus.exceptions import MilvusException
+
+REFUSED = (MilvusException, grpc.RpcError)  # a server's refusal: an error status, or an RPC it does not have
 
 ROOT_HANDLERS = list(logging.getLogger().handlers)  # as they were before pymilvus.bulk_writer was imported
 from pymilvus.bulk_writer import (  # noqa: E402 (after ROOT_HANDLERS: the import adds a root handler)
@@ -285,7 +288,7 @@ def import_section(client, info, args, rows, parquet) -> tuple[dict, list[str]]:
         return {"insert_rows_per_s": insert_rate}, [line]
     try:
         done = run_import(client, info, args, parquet)
-    except MilvusException as exc:
+    except REFUSED as exc:
         line = "bulk_import: " + info.refusal(exc)
         print(line)
         return {"insert_rows_per_s": insert_rate}, [line]

@@ -25,9 +25,12 @@ from common.connection import quiet_pymilvus
 from common.report import heading, table
 from common.rows import count_rows, drop_if_exists
 
+import grpc
 import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
+
+REFUSED = (MilvusException, grpc.RpcError)  # a server's refusal: an error status, or an RPC it does not have
 
 PREFIX = "s4_l8_"
 TENANTS = (PREFIX + "acme", PREFIX + "globex")
@@ -116,12 +119,14 @@ def tenants_section(admin, info, uri: str, token: str, n: int, rng) -> dict:
 # docs:begin rbac
 def grant_tenant_reader(client, tenant: str) -> dict:
     """A role that may search and query every collection of one database, and nothing elsewhere."""
-    client.create_role(role_name=ROLE)
+    client.create_role(
+        role_name=ROLE,  # a role holds privileges; users get roles (lesson 5.5)
+    )
     for privilege in ("Search", "Query", "Load"):
         client.grant_privilege(
-            role_name=ROLE,
+            role_name=ROLE,  # the role that gets the privilege
             object_type="Collection",  # the privilege applies to collections ...
-            privilege=privilege,
+            privilege=privilege,  # one privilege per call: Search, Query, Load, Insert, ...
             object_name="*",  # ... every collection ...
             db_name=tenant,  # ... of this database only
         )
@@ -138,7 +143,7 @@ def rbac_section(admin, info, token: str) -> tuple[dict, list[str]]:
         return {}, [info.skip_reason("rbac")]
     if not token:
         line = (
-            f"skipped: needs an authenticated connection (MILVUS_TOKEN; have {info.label} without one): "
+            f"skipped: needs authorization (have {info.label}, connected without MILVUS_TOKEN): "
             "privileges exist only on a server started with authorization, as in lesson 5.5"
         )
         print(line)
@@ -149,7 +154,7 @@ def rbac_section(admin, info, token: str) -> tuple[dict, list[str]]:
             if ROLE in admin.list_roles():
                 admin.drop_role(role_name=ROLE, force_drop=True)
         role = grant_tenant_reader(admin, TENANTS[0])
-    except MilvusException as exc:
+    except REFUSED as exc:
         return {}, ["rbac: " + info.refusal(exc)]
     finally:
         with quiet_pymilvus():
@@ -206,7 +211,7 @@ def snapshot_section(admin, info, rng, timeout_s: float) -> tuple[dict, list[str
         )
         result = snapshot_and_restore(admin, source, target, timeout_s)
         restored = count_rows(admin, target) if admin.has_collection(target) else 0
-    except MilvusException as exc:
+    except REFUSED as exc:
         return {}, ["snapshots: " + info.refusal(exc)]
     finally:
         with quiet_pymilvus():

@@ -34,8 +34,9 @@ UPSERT_SKIPS = {
     ("server", "2.3"): {"partial_update", "collection_ttl", "entity_ttl"},
     ("server", "*"): set(),
 }
-# What an upsert by key does to the row of an auto_id collection, as measured on each engine.
-AUTOID_UPSERT = {("lite", "3.2"): "kept", ("server", "2.3"): "refused", ("server", "*"): "new"}
+# What an upsert by key does to the row of an auto_id collection, as measured on each engine (None: not run here;
+# the 2.6 docs say override mode gives the row a new key, the 2.6.3 release notes let a client write the key).
+AUTOID_UPSERT = {("lite", "3.2"): "kept", ("server", "2.3"): "refused", ("server", "*"): None}
 
 
 def skipped_capabilities(result: dict) -> set[str]:
@@ -75,7 +76,8 @@ def test_upsert_and_delete(engine_info):
     assert bool(result["divergences"]) == kept  # the lesson names the divergence exactly where it happens
     if engine_info.has("partial_update"):
         assert result["upsert"]["merge"] == {"title": "t2", "views": 99, "color": "red"}
-    assert result["autoid_upsert"]["outcome"] == expected_for(AUTOID_UPSERT, engine_info)
+    if expected_for(AUTOID_UPSERT, engine_info) is not None:
+        assert result["autoid_upsert"]["outcome"] == expected_for(AUTOID_UPSERT, engine_info)
     visibility = result["visibility"]
     assert visibility["strong_seen"] == 300
     assert visibility["unloaded_query"] == "refused"  # a released collection is not searchable on any engine here
