@@ -272,7 +272,7 @@ COPIES = [
         "way": "milvus-backup (v0.5.16)",
         "copies": "collections or databases: segments + metadata",
         "where": "another bucket or a local folder (backupStorageType: local)",
-        "version": "servers 2.2+",
+        "version": "back up 2.2+, restore to 2.4+",
         "use for": "disaster recovery and cluster migration, scheduled (the CronJob in lesson 5.1)",
     },
 ]
