@@ -36,29 +36,41 @@ def rows(output: str) -> dict[str, str]:
     return {m[1]: m[2] for m in re.finditer(r"^(\d\.\d)\s+\S+\s+(pass|FAIL|skipped)\b", output, re.M)}
 
 
-# Without promtool (CI installs it) the alert exercise is skipped, by name.
+def named_skips(output: str) -> set[str]:
+    """Exercises the grader skipped with a named reason (the engine or machine lacks what they need)."""
+    return {m[1] for m in re.finditer(r"^(\d\.\d)\s+\S+\s+skipped\s+\S+\s+skipped: needs ", output, re.M)}
+
+
+# Without promtool (CI installs it) the alert exercise is skipped, by name; so is an exercise whose engine
+# feature this engine lacks (e.g. 2.5+ text match on the 2.3.5 server).
 NO_PROMTOOL = {"5.1"} if shutil.which("promtool") is None else set()
 
 
 def test_every_solution_passes():
     done = grader("--solutions")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert rows(done.stdout) == {e.id: "skipped" if e.id in NO_PROMTOOL else "pass" for e in EXERCISES}, done.stdout
+    skipped = named_skips(done.stdout)
+    assert NO_PROMTOOL <= skipped and "5.1" not in skipped - NO_PROMTOOL, done.stdout
+    assert rows(done.stdout) == {e.id: "skipped" if e.id in skipped else "pass" for e in EXERCISES}, done.stdout
     assert "hint" not in done.stdout
-    assert not NO_PROMTOOL or "skipped: needs promtool" in done.stdout
 
 
 def test_every_template_fails_with_its_hint():
     done = grader()
     assert done.returncode == 1, done.stdout + done.stderr
-    assert rows(done.stdout) == {e.id: "FAIL" for e in EXERCISES}, done.stdout  # not written yet: fails before promtool
+    skipped = named_skips(done.stdout)
+    assert "5.1" not in skipped - NO_PROMTOOL, done.stdout
+    assert rows(done.stdout) == {e.id: "skipped" if e.id in skipped else "FAIL" for e in EXERCISES}, done.stdout
     for exercise in EXERCISES:
-        assert f"hint {exercise.id}: {exercise.hint}" in done.stdout
+        if exercise.id not in skipped:
+            assert f"hint {exercise.id}: {exercise.hint}" in done.stdout
+            assert re.search(rf"^{re.escape(exercise.id)}\s+\S+\s+FAIL\s+\S+\s+not written yet", done.stdout, re.M)
     assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_one_step_or_one_exercise_and_a_wrong_choice():
-    assert set(rows(grader("--step", "2", "--solutions").stdout)) == {"2.1", "2.2"}
+    step2 = {e.id for e in EXERCISES if e.id.startswith("2.")}
+    assert set(rows(grader("--step", "2", "--solutions").stdout)) == step2
     assert set(rows(grader("--ex", "4.2", "--solutions").stdout)) == {"4.2"}
     done = grader("--ex", "9.9")
     assert done.returncode == 2 and "no exercise matches" in done.stderr and "Traceback" not in done.stderr

@@ -66,7 +66,7 @@ def arm(user_id, share):
     bucket = int(hashlib.sha1(user_id.encode()).hexdigest(), 16) % 10000 / 10000
     return "treatment" if bucket > share else "control"
 """,
-        expect="share=0.2: treatment share 0.8",
+        expect="share=0.2: treatment share",
     ),
     Case(
         "5.2",
