@@ -40,6 +40,7 @@ from common.errors import CourseError
 from common.report import table
 from course.grading import sandbox
 from course.grading.common import Context, Failed, NotGradable, Problem, Result, shorten
+from course.grading.search3x import check_decay, check_text_match
 from course.grading.step5 import check_ab, check_alert, check_alias
 from course.grading.steps12 import check_filter, check_index_choice, check_insert, check_schema, check_search
 from course.grading.steps34 import check_anomaly, check_backup, check_idempotent, check_recommend
@@ -95,6 +96,21 @@ EXERCISES = [
         "filter_expr",
         check_filter,
         "comparisons use ==, <, >; strings in double quotes; join conditions with 'and' (lesson 2.4)",
+    ),
+    Exercise(
+        "2.3",
+        "step02/ex3_text_match.py",
+        "text_filter",
+        check_text_match,
+        "TEXT_MATCH(text, 'a b') matches a OR b; AND two TEXT_MATCH calls; LIKE is case-sensitive and matches "
+        "parts of words (lesson 2.5)",
+    ),
+    Exercise(
+        "2.4",
+        "step02/ex4_decay.py",
+        "decay_params",
+        check_decay,
+        "no decay within offset of origin; the factor reaches decay at offset + scale from origin (lesson 2.7)",
     ),
     Exercise(
         "3.1",

@@ -11,7 +11,7 @@ What you learn
   - VARCHAR max_length counts bytes on a server: one Hangul syllable is 3 bytes in UTF-8.
 
 Prerequisites  05_text_match; `pip install kiwipiepy kiwipiepy-model` (in requirements.txt)
-Run            python step02_core_features/06_korean_text.py
+Run            python step02_core_features/06_korean_text.py [--questions 40]
 Docs           docs/step02_core_features.md, section "06 한국어 텍스트 검색"
 """
 
@@ -248,16 +248,20 @@ def dense_only(client, doc_vectors, query_vectors) -> list[list[int]]:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
+    parser.add_argument(
+        "--questions", type=cli.int_range(1, 40), default=40, help="how many of the 40 held-out questions to ask"
+    )
     args = parser.parse_args(argv)
-    passages_tsv, questions_tsv = read_tsv("ko_passages.tsv"), read_tsv("ko_questions.tsv")
+    passages_tsv, questions_tsv = read_tsv("ko_passages.tsv"), read_tsv("ko_questions.tsv")[: args.questions]
     ids = [pid for pid, _ in passages_tsv]
     passages = [text for _, text in passages_tsv]
     questions = [text for _, text in questions_tsv]
     answers = [ids.index(pid) for pid, _ in questions_tsv]
-    heading(f"1. {len(passages)} Korean passages, {len(questions)} held-out questions; the English model")
     cache = EmbeddingCache(load_model())
     dense = (cache.encode(passages, progress=False), cache.encode(questions, progress=False))
     with cli.engine(args.uri) as (client, info):
+        heading(f"1. {len(passages)} Korean passages, {len(questions)} held-out questions")
+        print(f"dense model: {cache.model.name} ({cache.model.dim}-d), trained on English text")
         methods = {
             "BM25, engine standard analyzer (words)": engine_bm25(
                 client, info, passages, questions, answers, {"tokenizer": "standard"}, "bm25"

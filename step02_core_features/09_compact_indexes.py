@@ -11,7 +11,7 @@ What you learn
   - bytes per vector for each type, with the arithmetic written out, for N vectors of d dimensions.
 
 Prerequisites  01_index_comparison
-Run            python step02_core_features/09_compact_indexes.py [--n 10000] [--dim 64]
+Run            python step02_core_features/09_compact_indexes.py [--n 3000] [--dim 64]
 Docs           docs/step02_core_features.md, section "09 메모리를 아끼는 인덱스"
 """
 
@@ -197,7 +197,7 @@ def notes(row: dict, columns: tuple[str, ...]) -> dict:
 
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
-    parser.add_argument("--n", type=cli.int_range(1000, 1_000_000), default=5000)
+    parser.add_argument("--n", type=cli.int_range(1000, 1_000_000), default=3000)
     parser.add_argument("--dim", type=cli.DIM, default=64)
     parser.add_argument("--queries", type=cli.int_range(10, 10_000), default=100)
     parser.add_argument("--seed", type=cli.SEED, default=9)
