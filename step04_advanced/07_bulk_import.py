@@ -27,6 +27,7 @@ from pathlib import Path
 
 from common import cli
 from common.config import load_settings, resolve_uri
+from common.connection import quiet_pymilvus
 from common.metrics import Stopwatch
 from common.report import heading, table
 from common.rows import count_rows, drop_if_exists
@@ -287,7 +288,8 @@ def import_section(client, info, args, rows, parquet) -> tuple[dict, list[str]]:
         print(line + f": the files above are ready for a server ({sum(len(u) for u in parquet)} Parquet files)")
         return {"insert_rows_per_s": insert_rate}, [line]
     try:
-        done = run_import(client, info, args, parquet)
+        with quiet_pymilvus():  # the refusal is reported below; pymilvus would log a traceback
+            done = run_import(client, info, args, parquet)
     except REFUSED as exc:
         line = "bulk_import: " + info.refusal(exc)
         print(line)

@@ -150,10 +150,10 @@ def rbac_section(admin, info, token: str) -> tuple[dict, list[str]]:
         return {}, [line]
     create_tenant(admin, TENANTS[0])
     try:
-        with quiet_pymilvus():
+        with quiet_pymilvus():  # the refusal is reported below; pymilvus would log a traceback
             if ROLE in admin.list_roles():
                 admin.drop_role(role_name=ROLE, force_drop=True)
-        role = grant_tenant_reader(admin, TENANTS[0])
+            role = grant_tenant_reader(admin, TENANTS[0])
     except REFUSED as exc:
         return {}, ["rbac: " + info.refusal(exc)]
     finally:
@@ -201,16 +201,17 @@ def snapshot_section(admin, info, rng, timeout_s: float) -> tuple[dict, list[str
         return {}, [info.skip_reason("snapshots")]
     source, target = PREFIX + "source", PREFIX + "restored"
     try:
-        for name in (source, target):
-            drop_if_exists(admin, name)
-        create_docs(admin)
-        admin.rename_collection(old_name=DOCS, new_name=source)
-        admin.insert(
-            collection_name=source,
-            data=[{"id": i, "tenant": "default", "vector": rng.random(DIM).tolist()} for i in range(200)],
-        )
-        result = snapshot_and_restore(admin, source, target, timeout_s)
-        restored = count_rows(admin, target) if admin.has_collection(target) else 0
+        with quiet_pymilvus():  # the refusal is reported below; pymilvus would log a traceback
+            for name in (source, target):
+                drop_if_exists(admin, name)
+            create_docs(admin)
+            admin.rename_collection(old_name=DOCS, new_name=source)
+            admin.insert(
+                collection_name=source,
+                data=[{"id": i, "tenant": "default", "vector": rng.random(DIM).tolist()} for i in range(200)],
+            )
+            result = snapshot_and_restore(admin, source, target, timeout_s)
+            restored = count_rows(admin, target) if admin.has_collection(target) else 0
     except REFUSED as exc:
         return {}, ["snapshots: " + info.refusal(exc)]
     finally:
