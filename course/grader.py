@@ -40,6 +40,7 @@ from common.errors import CourseError
 from common.report import table
 from course.grading import sandbox
 from course.grading.common import Context, Failed, NotGradable, Problem, Result, shorten
+from course.grading.schema3x import check_time_window
 from course.grading.search3x import check_decay, check_text_match
 from course.grading.step5 import check_ab, check_alert, check_alias
 from course.grading.steps12 import check_filter, check_index_choice, check_insert, check_schema, check_search
@@ -81,6 +82,14 @@ EXERCISES = [
         check_search,
         "client.search(..., data=[query], anns_field='embedding', limit=k) returns one list of hits per query "
         "(lesson 1.4)",
+    ),
+    Exercise(
+        "1.4",
+        "step01/ex4_time_window.py",
+        "time_window",
+        check_time_window,
+        "at >= ISO '...' and at < ISO '...' with the +09:00 offset written in each literal; the end is excluded "
+        "(lesson 1.5)",
     ),
     Exercise(
         "2.1",
