@@ -7,10 +7,10 @@ import sys
 import time
 
 from common.errors import CourseError
+from course.curriculum import discover, run_lessons, select
 
 import pytest
 
-from course.curriculum import discover, run_lessons, select
 from tests.helpers import run_lesson_script
 
 OK_LESSON = '''"""A lesson that works."""

@@ -11,11 +11,10 @@ import re
 from pathlib import Path
 
 from common.config import REPO_ROOT
-
-import pytest
-
 from course.curriculum import discover
 from course.docs_code import DOCS, references, regions, sync
+
+import pytest
 
 MAX_FUNCTION_LINES = 60
 LESSONS = discover()

@@ -10,10 +10,9 @@ import contextlib
 import io
 
 from common import cli
+from course.curriculum import discover, load_module
 
 import pytest
-
-from course.curriculum import discover, load_module
 
 LESSONS = discover()
 
