@@ -492,7 +492,9 @@ def delete_topics(bootstrap: str, topics: list[str]) -> None:
 
 def show(checked: dict, extra: list[tuple]) -> None:
     """A proof's read-back (the lesson's ``verify``) and the proof's own rows, as one table."""
-    before, after = (checked["latency"][side] for side in ("before", "after"))
+    before, after = (
+        checked["latency"][side] or {"p50_ms": float("nan"), "p95_ms": float("nan")} for side in ("before", "after")
+    )  # nan: no event on that side (a short run can finish before the kill)
     rows = [
         ("events produced / rows in Milvus (count(*))", f"{checked['events_in']} / {checked['rows_in_milvus']}"),
         ("distinct ids (read back with query_iterator)", checked["distinct_ids"]),
