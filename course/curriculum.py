@@ -77,7 +77,7 @@ BUDGET_S = {
     "5.6": 2,
     "5.7": 3,
 }
-TOTAL_BUDGET_S = 300
+TOTAL_BUDGET_S = 480
 
 
 @dataclass(frozen=True)
