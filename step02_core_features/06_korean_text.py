@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from common import cli
-from common.connection import quiet_pymilvus
+from common.connection import quiet_pymilvus, verify_engine
 from common.embeddings import EmbeddingCache, load_model
 from common.errors import MissingModel
 from common.metrics import Stopwatch
@@ -257,6 +257,7 @@ def main(argv=None) -> dict:
     passages = [text for _, text in passages_tsv]
     questions = [text for _, text in questions_tsv]
     answers = [ids.index(pid) for pid, _ in questions_tsv]
+    verify_engine(args.uri)  # a wrong or silent URI fails now, before the model loads and encodes
     cache = EmbeddingCache(load_model())
     dense = (cache.encode(passages, progress=False), cache.encode(questions, progress=False))
     with cli.engine(args.uri) as (client, info):
