@@ -41,8 +41,9 @@ class DamagedDatabase(CourseError):
 
 @contextlib.contextmanager
 def quiet_pymilvus():
-    """Silence pymilvus' (and Milvus Lite's) own error logging while we handle the error ourselves."""
-    loggers = [logging.getLogger(name) for name in ("pymilvus", "milvus_lite")]
+    """Silence pymilvus' (and Milvus Lite's) own error logging while we handle the error ourselves.
+    pymilvus gives `pymilvus.milvus_client` a level of its own, so it is named beside its parent."""
+    loggers = [logging.getLogger(name) for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite")]
     previous = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL + 1)

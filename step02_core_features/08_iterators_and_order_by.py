@@ -16,7 +16,6 @@ Docs           docs/step02_core_features.md, section "08 검색 반복자, offse
 
 from __future__ import annotations
 
-import logging
 import time
 
 from common import cli
@@ -135,14 +134,8 @@ def beyond_topk(client, info, query, exact: np.ndarray, beyond: int, batch: int)
         except MilvusException as exc:
             one_call = "refused: " + exc.message.strip().splitlines()[0][:120]
     started = time.perf_counter()
-    client_log = logging.getLogger("pymilvus.milvus_client")  # warns when it falls back to Search Iterator V1
-    level = client_log.level
-    client_log.setLevel(logging.ERROR)
-    try:
-        with quiet_pymilvus():  # and the "mvccTs" warning of V1 on engines without it
-            hits = iterate_all(client, query, beyond, batch)
-    finally:
-        client_log.setLevel(level)
+    with quiet_pymilvus():  # pymilvus warns when it falls back to Search Iterator V1, and V1 about "mvccTs"
+        hits = iterate_all(client, query, beyond, batch)
     seconds = time.perf_counter() - started
     print("search_iterator: where the engine has no Search Iterator V2 (Milvus 2.5.2+), pymilvus pages with V1")
     ids = [i for i, _ in hits]

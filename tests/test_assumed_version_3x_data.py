@@ -36,7 +36,7 @@ REFUSED_BY_2_3 = {
     "step04_advanced/07_bulk_import.py": (["--n", "500", "--dim", "8"], {"bulk_import"}),
     "step04_advanced/08_databases_and_snapshots.py": (["--n", "50"], {"snapshots"}),
 }
-NOT_SENT = {"timestamptz", "geometry", "text_type", "struct_array", "entity_ttl"}
+NOT_SENT = {"timestamptz", "geometry", "text_type", "struct_array", "nullable_vector", "entity_ttl"}
 
 
 @pytest.fixture
