@@ -26,7 +26,11 @@ from common import divergences, indexes
 from common.config import is_lite_uri
 from common.errors import BadInput
 
+import grpc
 from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
+
+REFUSED = (MilvusException, grpc.RpcError)  # a server's refusal: an error status, or an RPC it does not have
 
 # Capabilities every engine here has (verified on Lite 3.2.2 and server 2.3.5).
 COMMON = frozenset(
@@ -158,6 +162,15 @@ class EngineInfo:
     def not_honoured(self, what: str) -> str:
         """For a section the engine accepted but did not carry out (e.g. group_by on 2.3)."""
         return f"not honoured by {self.actual_label}: {what}"
+
+    def not_sent(self, capability: str, since: tuple[int, int, int]) -> str | None:
+        """Under MILVUS_ASSUME_VERSION the real server may predate a field type or an option; the 2.3.5 server
+        exits when asked to create a collection with a TIMESTAMPTZ field (measured), so a request that needs a
+        newer server is never sent to an older one: this returns the named refusal instead (None: send it)."""
+        if self.assumed and parse_version(self.actual_version) < since:
+            needed = ".".join(map(str, since))
+            return f"{capability}: refused by {self.actual_label}: not sent (it needs Milvus {needed})"
+        return None
 
     def verified(self, capability: str) -> bool:
         """Whether a run on these machines has shown the capability (Lite 3.2.2, server 2.3.5), not only docs."""

@@ -26,16 +26,13 @@ import datetime as dt
 
 from common import cli
 from common.connection import quiet_pymilvus
-from common.engine import parse_version
+from common.engine import REFUSED
 from common.report import heading, table
 from common.rows import drop_if_exists
 
-import grpc
 import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
-
-REFUSED = (MilvusException, grpc.RpcError)  # a server's refusal: an error status, or an RPC it does not have
 
 PREFIX = "s1_l5_"
 PRODUCTS = PREFIX + "products"
@@ -45,15 +42,6 @@ DIM = 8
 BOX = (2.0, 2.0, 6.0, 5.0)  # min x, min y, max x, max y of the ST_WITHIN polygon
 SINCE = {"text_type": (3, 0, 0), "struct_array": (2, 6, 4), "nullable_vector": (2, 6, 18)}  # first server release
 WINDOW = ("2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z")  # the TIMESTAMPTZ range filter: [start, end)
-
-
-def not_sendable(info, capability: str, since: tuple[int, int, int]) -> str | None:
-    """Under MILVUS_ASSUME_VERSION the real server may predate a field type. The 2.3.5 server exits when asked to
-    create a collection with a TIMESTAMPTZ field (measured), so a newer field type is never sent to an older one."""
-    if info.assumed and parse_version(info.actual_version) < since:
-        needed = ".".join(map(str, since))
-        return f"{capability}: refused by {info.actual_label}: not sent (the field type needs Milvus {needed})"
-    return None
 
 
 def flat_index():
@@ -293,7 +281,7 @@ def timestamptz_section(client, info, n: int, rng) -> dict:
     if not info.has("timestamptz"):
         print(info.skip_reason("timestamptz"))
         return {"skipped": info.skip_reason("timestamptz")}
-    if line := not_sendable(info, "timestamptz", (2, 6, 6)):
+    if line := info.not_sent("timestamptz", (2, 6, 6)):
         print(line)
         return {"refused": line}
     rows = event_rows(n, rng)
@@ -357,7 +345,7 @@ def geometry_section(client, info, n: int, rng) -> dict:
     if not info.has("geometry"):
         print(info.skip_reason("geometry"))
         return {"skipped": info.skip_reason("geometry")}
-    if line := not_sendable(info, "geometry", (2, 6, 4)):
+    if line := info.not_sent("geometry", (2, 6, 4)):
         print(line)
         return {"refused": line}
     points = np.round(rng.uniform(0, 10, size=(n, 2)), 3) + 0.0005  # never exactly on the box's edge
@@ -436,7 +424,7 @@ def new_types_section(client, info) -> list[str]:
             lines.append(info.skip_reason(capability))
             rows.append({"type": capability, "result": lines[-1]})
             continue
-        if line := not_sendable(info, capability, SINCE[capability]):
+        if line := info.not_sent(capability, SINCE[capability]):
             lines.append(line)
             rows.append({"type": capability, "result": line})
             continue

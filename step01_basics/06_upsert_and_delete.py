@@ -23,16 +23,13 @@ import time
 
 from common import cli
 from common.connection import quiet_pymilvus
-from common.engine import parse_version
+from common.engine import REFUSED
 from common.report import heading, table
 from common.rows import count_rows, drop_if_exists
 
-import grpc
 import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
-
-REFUSED = (MilvusException, grpc.RpcError)  # a server's refusal: an error status, or an RPC it does not have
 
 PREFIX = "s1_l6_"
 ITEMS = PREFIX + "items"
@@ -41,15 +38,6 @@ PLAIN = PREFIX + "unloaded"
 EXPIRING = PREFIX + "expiring"
 DIM = 8
 FIELDS = ("title", "views", "color")  # two schema fields and one dynamic key
-
-
-def not_sendable(info, capability: str, since: tuple[int, int, int]) -> str | None:
-    """Under MILVUS_ASSUME_VERSION the real server may predate a field type. The 2.3.5 server exits when asked to
-    create a collection with a TIMESTAMPTZ field (measured), so a newer field type is never sent to an older one."""
-    if info.assumed and parse_version(info.actual_version) < since:
-        needed = ".".join(map(str, since))
-        return f"{capability}: refused by {info.actual_label}: not sent (the field type needs Milvus {needed})"
-    return None
 
 
 def flat_index():
@@ -311,7 +299,7 @@ def entity_ttl_section(client, info, rng) -> tuple[dict, list[str]]:
     if not info.has("entity_ttl"):
         print(info.skip_reason("entity_ttl"))
         return {}, [info.skip_reason("entity_ttl")]
-    if line := not_sendable(info, "entity_ttl", (2, 6, 6)):  # the TTL field is a TIMESTAMPTZ
+    if line := info.not_sent("entity_ttl", (2, 6, 6)):  # the TTL field is a TIMESTAMPTZ
         print(line)
         return {}, [line]
     now = dt.datetime.now(dt.timezone.utc)

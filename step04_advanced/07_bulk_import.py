@@ -28,18 +28,15 @@ from pathlib import Path
 from common import cli
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
+from common.engine import REFUSED
 from common.metrics import Stopwatch
 from common.report import heading, table
 from common.rows import count_rows, drop_if_exists
 
-import grpc
 import numpy as np
 import pyarrow.parquet as pq
 from minio import Minio
 from pymilvus import DataType, MilvusClient, connections, utility
-from pymilvus.exceptions import MilvusException
-
-REFUSED = (MilvusException, grpc.RpcError)  # a server's refusal: an error status, or an RPC it does not have
 
 ROOT_HANDLERS = list(logging.getLogger().handlers)  # as they were before pymilvus.bulk_writer was imported
 from pymilvus.bulk_writer import (  # noqa: E402 (after ROOT_HANDLERS: the import adds a root handler)

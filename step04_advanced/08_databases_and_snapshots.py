@@ -22,15 +22,12 @@ import time
 from common import cli
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
+from common.engine import REFUSED
 from common.report import heading, table
 from common.rows import count_rows, drop_if_exists
 
-import grpc
 import numpy as np
 from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import MilvusException
-
-REFUSED = (MilvusException, grpc.RpcError)  # a server's refusal: an error status, or an RPC it does not have
 
 PREFIX = "s4_l8_"
 TENANTS = (PREFIX + "acme", PREFIX + "globex")

@@ -131,6 +131,18 @@ def fill(client: MilvusClient, name: str, vectors: np.ndarray, ids=None, **colum
     client.flush(collection_name=name)
 
 
+def selected_ids(ctx: Context, name: str, expression: str, limit: int) -> set[int]:
+    """The ids the engine selects with a learner's filter; an expression it refuses fails with its reason."""
+    try:
+        rows = ctx.client.query(collection_name=name, filter=expression, output_fields=["id"], limit=limit)
+    except Exception as exc:  # the engine refused the expression: say why
+        raise Failed(
+            f"the engine refused the expression {expression!r}: {getattr(exc, 'message', None) or exc}",
+            f"엔진이 식을 거부했습니다: {expression!r}",
+        ) from None
+    return {row["id"] for row in rows}
+
+
 def count(client: MilvusClient, name: str) -> int:
     return client.query(collection_name=name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0][
         "count(*)"

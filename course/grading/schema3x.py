@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from course.grading.common import Context, Failed, NotGradable, Problem, Result, fill, fresh, kind
+from course.grading.common import Context, Failed, NotGradable, Problem, Result, fill, fresh, kind, selected_ids
 
 import numpy as np
 from pymilvus import DataType
@@ -54,15 +54,7 @@ def check_time_window(ctx: Context) -> Result:
     ctx.client.load_collection(name)
     moments = [dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times]
     expected = {i for i, m in enumerate(moments) if START <= m < END}
-    try:
-        got = {
-            r["id"] for r in ctx.client.query(collection_name=name, filter=expression, output_fields=["id"], limit=n)
-        }
-    except Exception as exc:
-        raise Failed(
-            f"the engine refused the expression {expression!r}: {getattr(exc, 'message', None) or exc}",
-            f"엔진이 식을 거부했습니다: {expression!r}",
-        ) from None
+    got = selected_ids(ctx, name, expression, n)
     missed, wrong = sorted(expected - got), sorted(got - expected)
     problems = []
     if missed:

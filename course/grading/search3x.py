@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from course.grading.common import Context, Failed, NotGradable, Problem, Result, fill, fresh, kind
+from course.grading.common import Context, Failed, NotGradable, Problem, Result, fill, fresh, kind, selected_ids
 
 import numpy as np
 from pymilvus import DataType, Function, FunctionType
@@ -50,15 +50,7 @@ def check_text_match(ctx: Context) -> Result:
     fill(ctx.client, name, rng.standard_normal((n, 4)).astype(np.float32), text=texts)
     ctx.client.load_collection(name)
     expected = {i for i, t in enumerate(texts) if "replica" in words(t) and {"disk", "memory"} & words(t)}
-    try:
-        got = {
-            r["id"] for r in ctx.client.query(collection_name=name, filter=expression, output_fields=["id"], limit=n)
-        }
-    except Exception as exc:
-        raise Failed(
-            f"the engine refused the expression {expression!r}: {getattr(exc, 'message', None) or exc}",
-            f"엔진이 식을 거부했습니다: {expression!r}",
-        ) from None
+    got = selected_ids(ctx, name, expression, n)
     missed, wrong = sorted(expected - got), sorted(got - expected)
     problems = []
     if missed:
