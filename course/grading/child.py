@@ -199,10 +199,23 @@ def encode(value, depth: int = 0):
     if module == "numpy" and hasattr(value, "tolist"):
         return {"$t": "numpy.ndarray", "v": encode(value.tolist(), depth + 1)}
     if type(value).__name__ == "CollectionSchema" and hasattr(value, "to_dict"):
-        return {"$t": "CollectionSchema", "v": json.loads(json.dumps(value.to_dict(), default=int))}
+        return {"$t": "CollectionSchema", "v": schema_dict(value)}
     if isinstance(value, os.PathLike):
         return {"$t": "Path", "v": os.fspath(value)}
     return {"$t": type(value).__name__, "v": repr(value)[:80]}
+
+
+def schema_dict(schema) -> dict:
+    """A CollectionSchema's to_dict() as plain JSON. pymilvus puts a field's default_value there as a protobuf
+    ValueField (``long_data: 0``); it goes as the plain value it holds, which FieldSchema.construct_from_dict
+    takes back (it infers the ValueField from the value and the field's type)."""
+    described = schema.to_dict()
+    for field in described.get("fields", []):
+        default = field.get("default_value")
+        if hasattr(default, "WhichOneof"):
+            which = default.WhichOneof("data")
+            field["default_value"] = getattr(default, which) if which else None
+    return json.loads(json.dumps(described, default=int))
 
 
 def decode_argument(value, client):

@@ -29,7 +29,7 @@ from common.config import REPO_ROOT, is_lite_uri, load_settings, resolve_uri
 from common.connection import connect, quiet_pymilvus
 from common.engine import EngineInfo, detect
 
-from pymilvus import MilvusClient
+from pymilvus import CollectionSchema, DataType, MilvusClient
 
 CHILD = Path(__file__).with_name("child.py")
 LITE_START_S = 30
@@ -100,6 +100,12 @@ class Schema:
     """A CollectionSchema the answer returned, as its to_dict()."""
 
     fields: dict
+
+    def collection_schema(self) -> CollectionSchema:
+        """The schema rebuilt in the grader's process (defaults arrive as plain values: child.schema_dict)."""
+        described = dict(self.fields)
+        described["fields"] = [{**f, "type": DataType(f["type"])} for f in described.get("fields", [])]
+        return CollectionSchema.construct_from_dict(described)
 
 
 def decode(value):
