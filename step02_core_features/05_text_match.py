@@ -7,8 +7,9 @@ What you learn
     term weight); and text match as the filter of a vector search, against exact filtered NumPy results;
   - what the analyzer does to a sentence, shown by effect (which single words match a one-row
     collection), since ``run_analyzer`` needs a server that has it;
-  - PHRASE_MATCH (Milvus 2.6) and multi-language analyzers (Milvus 2.5.11) where the engine has them,
-    named refusals elsewhere.
+  - PHRASE_MATCH (Milvus 2.6) and search-result highlighting (LexicalHighlighter, Milvus 2.6.8) where the
+    engine has them, the highlighted fragments checked against Python over the same rows; named skips elsewhere
+    (multi-language analyzers are in 06_korean_text).
 
 Prerequisites  04_filtered_and_hybrid
 Run            python step02_core_features/05_text_match.py [--n 3000]
@@ -26,7 +27,7 @@ from common.rows import drop_if_exists
 
 import grpc
 import numpy as np
-from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus import DataType, Function, FunctionType, LexicalHighlighter, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 PREFIX = "s2_l5_"
@@ -97,6 +98,44 @@ def phrase_ids(client, phrase: str, slop: int) -> set[int]:
 
 
 # docs:end
+
+
+# docs:begin highlight
+def highlighted(client, words: str) -> list[dict]:
+    """A BM25 search whose hits also carry their text with the matched terms wrapped in tags (Milvus 2.6.8)."""
+    highlighter = LexicalHighlighter(
+        pre_tags=["{"],  # inserted before each matched term
+        post_tags=["}"],  # ... and after it
+        highlight_search_text=True,  # the terms to mark: the BM25 query's own (highlight_query= adds TEXT_MATCH ones)
+        num_of_fragments=1,  # one fragment per hit; it starts at the first match and runs up to fragment_size (100)
+    )
+    hits = client.search(
+        collection_name=NOTES,
+        data=[words],
+        anns_field="sparse",
+        limit=K,
+        search_params={"metric_type": "BM25"},
+        output_fields=["text"],
+        highlighter=highlighter,  # post-processing only: the hits and their order are those of the plain search
+    )[0]
+    # pymilvus puts the fragments under hit["highlight"][field]["fragments"]
+    return [{"id": h["id"], "text": h["entity"]["text"], "highlight": h.get("highlight")} for h in hits]
+
+
+# docs:end
+
+
+def python_highlight(text: str, words: str) -> str | None:
+    """The fragment a highlighter should return for a short note: from the first match on, each match in {}."""
+    terms = set(standard_terms(words))
+    spans = [m for m in re.finditer(r"\w+", text) if m.group().lower() in terms]
+    if not spans:
+        return None
+    pieces, position = [], spans[0].start()
+    for match in spans:
+        pieces += [text[position : match.start()], "{", match.group(), "}"]
+        position = match.end()
+    return "".join(pieces) + text[position:]
 
 
 def standard_terms(text: str) -> list[str]:
@@ -209,7 +248,7 @@ def analyzer_by_effect(client, info) -> dict:
 
 
 def server_only(client, info, texts) -> dict:
-    """phrase match, run_analyzer, a multi-language analyzer: run where the engine has them."""
+    """phrase match, run_analyzer, the highlighter: run where the engine has them."""
     out = {}
     cases = {
         "phrase_match": lambda: len(phrase_ids(client, "vector index", 0)),
@@ -235,14 +274,34 @@ def server_only(client, info, texts) -> dict:
             if info.has(capability)
             else {"skipped": info.skip_reason(capability), "engine says": f"answered {str(value)[:80]}"}
         )
-    if capability == "phrase_match" and "result" in out.get("phrase_match", {}):
+    if "result" in out.get("phrase_match", {}):
         out["phrase_match"]["Python"] = sum("vector index" in t for t in texts)
-    out["multi_analyzer"] = (
-        {"skipped": info.skip_reason("multi_analyzer")}
-        if not info.has("multi_analyzer")
-        else {"note": "see docs: multi_analyzer_params picks an analyzer per row from a language field"}
-    )
+    out["highlighter"] = highlight_check(client, info)
     return out
+
+
+def highlight_check(client, info, words: str = "latency memory") -> dict:
+    """Each hit's highlighted fragment against Python's over the same text; a named skip where the engine lacks it."""
+    try:
+        with quiet_pymilvus():
+            hits = highlighted(client, words)
+    except MilvusException as exc:
+        if info.has("highlighter"):
+            return {"refused": info.refusal(exc)}
+        return {"skipped": info.skip_reason("highlighter"), "engine says": exc.message.strip().splitlines()[0][:120]}
+    fragments = [((h["highlight"] or {}).get("text") or {}).get("fragments") for h in hits]
+    if not any(fragments):  # accepted, and the hits came back without a highlight field
+        said = "answered the search without a highlight field"
+        if info.has("highlighter"):
+            return {"refused": info.not_honoured(f"highlighter: {said}")}
+        return {"skipped": info.skip_reason("highlighter"), "engine says": said}
+    expected = [python_highlight(h["text"], words) for h in hits]
+    return {
+        "words": words,
+        "hits": len(hits),
+        "same fragment as Python": float(np.mean([f == [e] for f, e in zip(fragments, expected)])),
+        "example": fragments[0][0] if fragments[0] else None,
+    }
 
 
 def main(argv=None) -> dict:
@@ -288,7 +347,7 @@ def sections(client, info, texts, vectors, queries) -> dict:
     tokens = analyzer_by_effect(client, info)
     print(f"{tokens['sentence']!r}\n  single words that match: {tokens['tokens (by effect)']}")
     print(f"  joined forms {tokens['joined forms']} that match: {tokens['joined forms that match'] or 'none'}")
-    heading("5. Phrase match, run_analyzer, multi-language analyzers")
+    heading("5. Phrase match, run_analyzer, highlighting")
     later = server_only(client, info, texts)
     for name, row in later.items():
         print(f"{name}: {row}")

@@ -19,7 +19,7 @@ from common.engine import describe
 import numpy as np
 import pytest
 from pymilvus.client.prepare import Prepare
-from pymilvus.grpc_gen import schema_pb2
+from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 SERVER_3_0 = describe("server", "v3.0.2")
 SERVER_2_5 = describe("server", "v2.5.0")
@@ -72,6 +72,7 @@ class RecordingClient:
                 ranker=kwargs.get("ranker"),
                 function_chains=kwargs.get("function_chains"),
                 expr_params=kwargs.get("filter_params", {}),
+                highlighter=kwargs.get("highlighter"),
                 **{k: v for k, v in kwargs.items() if k in ("order_by_fields",)},
             )
         )
@@ -152,6 +153,26 @@ def test_text_and_phrase_match_travel_as_filter_expressions():
     assert client.requests[-1].expr == "PHRASE_MATCH(text, 'vector index', 2)"
     lesson.vector_search_with_terms(client, [0.1] * 8, "disk")
     assert client.requests[-1].dsl == "TEXT_MATCH(text, 'disk')"
+
+
+def test_highlighter_travels_with_the_bm25_search():
+    lesson = load("step02_core_features/05_text_match.py")
+    client = RecordingClient()
+    assert lesson.highlighted(client, "latency memory") == []
+    request = client.requests[-1]
+    assert request.HasField("highlighter") and request.highlighter.type == common_pb2.HighlightType.Lexical
+    params = kv(request.highlighter.params)
+    assert json.loads(params["pre_tags"]) == ["{"] and json.loads(params["post_tags"]) == ["}"]
+    assert params["highlight_search_text"] == "True" and params["num_of_fragments"] == "1"
+    assert list(request.output_fields) == ["text"] and kv(request.search_params)["metric_type"] == "BM25"
+    assert SERVER_3_0.has("highlighter") and not LITE.has("highlighter")
+
+
+def test_python_highlight_model():
+    lesson = load("step02_core_features/05_text_match.py")
+    assert lesson.python_highlight("disk Shard replica shard", "shard") == "{Shard} replica {shard}"
+    assert lesson.python_highlight("disk memory", "latency memory") == "{memory}"
+    assert lesson.python_highlight("disk", "shard") is None
 
 
 def test_run_analyzer_request_carries_the_analyzer():
