@@ -41,6 +41,7 @@ from common.report import table
 from course.grading import sandbox
 from course.grading.common import Context, Failed, NotGradable, Problem, Result, shorten
 from course.grading.schema3x import check_time_window
+from course.grading.schema25 import check_nullable
 from course.grading.search3x import check_decay, check_text_match
 from course.grading.step5 import check_ab, check_alert, check_alias
 from course.grading.steps12 import check_filter, check_index_choice, check_insert, check_schema, check_search
@@ -90,6 +91,14 @@ EXERCISES = [
         check_time_window,
         "at >= ISO '...' and at < ISO '...' with the +09:00 offset written in each literal; the end is excluded "
         "(lesson 1.5)",
+    ),
+    Exercise(
+        "1.5",
+        "step01/ex5_nullable.py",
+        "build_schema",
+        check_nullable,
+        "add_field(..., nullable=True) lets a row leave price out or send None (it reads back None); "
+        "add_field(..., default_value=0) fills stock when a row leaves it out (lesson 1.5)",
     ),
     Exercise(
         "2.1",

@@ -26,10 +26,11 @@ class Case:
 
 from tests.exercise_answers.step1 import CASES as STEP1  # noqa: E402
 from tests.exercise_answers.step1_schema3x import CASES as STEP1_SCHEMA3X  # noqa: E402
+from tests.exercise_answers.step1_schema25 import CASES as STEP1_SCHEMA25  # noqa: E402
 from tests.exercise_answers.step2 import CASES as STEP2  # noqa: E402
 from tests.exercise_answers.step2_search3x import CASES as STEP2_SEARCH3X  # noqa: E402
 from tests.exercise_answers.step3 import CASES as STEP3  # noqa: E402
 from tests.exercise_answers.step4 import CASES as STEP4  # noqa: E402
 from tests.exercise_answers.step5 import CASES as STEP5  # noqa: E402
 
-CASES: list[Case] = STEP1 + STEP1_SCHEMA3X + STEP2 + STEP2_SEARCH3X + STEP3 + STEP4 + STEP5
+CASES: list[Case] = STEP1 + STEP1_SCHEMA25 + STEP1_SCHEMA3X + STEP2 + STEP2_SEARCH3X + STEP3 + STEP4 + STEP5
