@@ -1,4 +1,6 @@
-"""Text search: Python's documentation and a Milvus FAQ, measured on held-out questions.
+# %% [markdown]
+"""
+Text search: Python's documentation and a Milvus FAQ, measured on held-out questions.
 
 What you learn
   - the semantic-search pipeline: chunk text with overlap → embed with
@@ -26,6 +28,7 @@ Run            python step03_use_cases/01_text_search.py [--chunk-words 80] [--o
 Docs           docs/step03_use_cases.md, section "01 텍스트 검색"
 """
 
+# %%
 from __future__ import annotations
 
 import json
@@ -52,9 +55,11 @@ FAQ = "s3_l1_milvus_faq"
 K = 10  # ranks are read from the top 10; a right answer further down counts as a miss (MRR 0)
 
 
-# ---------------------------------------------------------------- corpora
+# %% [markdown]
+# ## Two corpora: Python's language reference and a Milvus FAQ
 
 
+# %%
 def python_reference_passages(chunk_words: int, overlap: int) -> list[dict]:
     """Cut every section of the bundled language reference into overlapping word windows."""
     from pydoc_data.topics import topics
@@ -84,9 +89,11 @@ def faq_entries() -> list[dict]:
     ]
 
 
-# ---------------------------------------------------------------- the collections
+# %% [markdown]
+# ## The collections
 
 
+# %%
 # docs:begin collection
 def text_schema(dim: int, with_bm25: bool):
     """id, source section, passage text, its embedding (+ a BM25 sparse vector where the engine has it)."""
@@ -136,9 +143,11 @@ def build(client, name: str, passages: list[dict], vectors: np.ndarray, with_bm2
 # docs:end
 
 
-# ---------------------------------------------------------------- three retrievers
+# %% [markdown]
+# ## Three retrievers: dense, BM25, hybrid
 
 
+# %%
 # docs:begin search
 def dense_search(client, name, query_vectors: np.ndarray) -> list[list[str]]:
     """Semantic search: the questions were encoded with the same model as the passages."""
@@ -189,6 +198,11 @@ def hybrid_search(client, name, questions: list[str], query_vectors: np.ndarray)
 # docs:end
 
 
+# %% [markdown]
+# ## BM25 in NumPy, for engines without it
+
+
+# %%
 def tokens(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
@@ -217,9 +231,11 @@ class NumpyBM25:
         return found
 
 
-# ---------------------------------------------------------------- measuring
+# %% [markdown]
+# ## Measuring: hit@1, hit@5, MRR@10
 
 
+# %%
 def quality(found: list[list[str]], relevant: list[set[str]]) -> dict:
     """hit@1, hit@5 and MRR@10: rank of the first passage from a relevant section."""
     ranks = [next((r for r, topic in enumerate(row, 1) if topic in rel), None) for row, rel in zip(found, relevant)]
@@ -264,6 +280,11 @@ def show_examples(client, cache, questions: list[dict]) -> None:
         )
 
 
+# %% [markdown]
+# ## The sections
+
+
+# %%
 def build_all(client, info, docs: tuple, faq: tuple) -> tuple[bool, str | None]:
     """Both collections, with Milvus' BM25 where the engine has it; (BM25 used?, the engine's refusal if any)."""
     use_bm25 = info.has("bm25")
@@ -313,6 +334,11 @@ def measure(client, info, cache, passages, faq, doc_questions, use_bm25: bool) -
     return {"faq_paraphrased": paraphrased, "faq_original": original, "docs": docs}
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--chunk-words", type=cli.int_range(10, 2000), default=80)
@@ -381,5 +407,6 @@ def summary(results, info, model, passages, faq, encoding, latency, use_bm25: bo
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Benchmark: one reproducible workload, measured the way VectorDBBench does, on one or more engines.
+# %% [markdown]
+"""
+Benchmark: one reproducible workload, measured the way VectorDBBench does, on one or more engines.
 
 What you learn
   - what to measure before you pick an engine, index or machine:
@@ -25,6 +27,7 @@ Run   python step03_use_cases/04_benchmark.py
 Docs  docs/step03_use_cases.md, section "04 벤치마크"
 """
 
+# %%
 from __future__ import annotations
 
 import asyncio
@@ -50,6 +53,11 @@ SEARCH_DEFAULTS = {"ef": 64, "nprobe": 16}
 FILTERS = {"50%": "bucket < 50", "1%": "bucket < 1"}  # bucket is uniform in 0..99
 
 
+# %% [markdown]
+# ## The workload
+
+
+# %%
 def workload(n: int, dim: int, n_queries: int, seed: int):
     """Vectors, queries, a filter column and every ground truth the benchmark needs."""
     data = make_dataset(n, dim, n_queries, n_clusters=100, spread=2.0, seed=seed)
@@ -63,6 +71,11 @@ def workload(n: int, dim: int, n_queries: int, seed: int):
     return data, bucket, truth, filtered_truth
 
 
+# %% [markdown]
+# ## Insert, index, load
+
+
+# %%
 # docs:begin load
 def load(client, info, data, bucket, index_type: str, timeout: float) -> dict:
     """Insert (+ flush), build the index, load: each timed."""
@@ -103,6 +116,11 @@ def load(client, info, data, bucket, index_type: str, timeout: float) -> dict:
 # docs:end
 
 
+# %% [markdown]
+# ## Serial latency, and QPS over a window
+
+
+# %%
 def warm_up(client, queries: list, params: dict, n: int = 50) -> None:
     """The first searches after a load also page index files in: keep them out of every figure."""
     for q in (queries * (n // len(queries) + 1))[:n]:
@@ -135,6 +153,11 @@ def window_qps(call, threads: int, seconds: float, queries: list) -> dict:
     return {"qps": len(latencies) / (time.perf_counter() - started), **percentiles(latencies), "calls": len(latencies)}
 
 
+# %% [markdown]
+# ## Requests in flight from one AsyncMilvusClient
+
+
+# %%
 # docs:begin async
 async def in_flight_qps(uri: str, token: str, in_flight: int, seconds: float, queries: list, params: dict) -> dict:
     """QPS when ``in_flight`` requests are always outstanding from one AsyncMilvusClient (a service under load)."""
@@ -161,6 +184,11 @@ async def in_flight_qps(uri: str, token: str, in_flight: int, seconds: float, qu
 # docs:end
 
 
+# %% [markdown]
+# ## One index, measured
+
+
+# %%
 def saturation(levels: dict) -> int:
     """The concurrency after which throughput grows by less than 10%: more load only adds latency."""
     keys = sorted(levels)
@@ -218,6 +246,11 @@ def benchmark_index(
     }
 
 
+# %% [markdown]
+# ## Resources: disk and server memory
+
+
+# %%
 def collection_bytes(uri: str) -> float | None:
     """MB on disk after the flush: the collection's folder for Milvus Lite, the data folder of a local server."""
     if is_lite_uri(uri):
@@ -253,6 +286,11 @@ def local_server_rss_mb(uri: str) -> float | None:
     return total / 1024 if total else None
 
 
+# %% [markdown]
+# ## The tables
+
+
+# %%
 def side_by_side(results: list[dict], concurrency: list[int]) -> list[dict]:
     rows = []
     for r in results:
@@ -305,6 +343,11 @@ def resource_rows(results: list[dict]) -> list[dict]:
     ]
 
 
+# %% [markdown]
+# ## Against a common target
+
+
+# %%
 # docs:begin targets
 TARGETS = {"QPS": 1000, "p95 ms": 100}  # a common service target: > 1000 QPS at p95 < 100 ms
 
@@ -324,6 +367,11 @@ def against_targets(r: dict) -> dict:
 # docs:end
 
 
+# %% [markdown]
+# ## Plot and report
+
+
+# %%
 def plot(results: list[dict], concurrency: list[int]) -> str:
     fig, (left, right) = new_figure(11, 4.2, ncols=2)
     for r in results:
@@ -369,6 +417,11 @@ def report_all(results: list[dict], args) -> None:
         )
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def parse(argv):
     parser = cli.lesson_parser(__doc__, several_uris=True)
     parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000, help="vectors (default 20,000)")
@@ -460,5 +513,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Anomaly detection: a point far from its nearest neighbours is suspicious — measured against known labels.
+# %% [markdown]
+"""
+Anomaly detection: a point far from its nearest neighbours is suspicious — measured against known labels.
 
 What you learn
   - the k-NN anomaly score: the distance from a new point to its k-th nearest
@@ -18,6 +20,7 @@ Run            python step03_use_cases/05_anomaly_detection.py [--reference 8000
 Docs           docs/step03_use_cases.md, section "05 이상 탐지"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli, indexes
@@ -34,6 +37,11 @@ DIM = 64
 CLUSTERS = 30  # distinct normal centres
 
 
+# %% [markdown]
+# ## Normal points and anomalies
+
+
+# %%
 def make_points(
     n_normal: int, n_anomalies: int, rng, centres: np.ndarray, spread: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +59,11 @@ def make_points(
     return points[order], labels[order]
 
 
+# %% [markdown]
+# ## Score = distance to the k-th neighbour
+
+
+# %%
 # docs:begin reference
 def index_reference(client, info, normal: np.ndarray) -> None:
     """Known-normal points in a collection with an HNSW index on L2 distance."""
@@ -97,6 +110,11 @@ def exact_scores(reference: np.ndarray, points: np.ndarray, k: int) -> np.ndarra
     return np.sqrt(distances[:, -1])
 
 
+# %% [markdown]
+# ## A threshold from validation, scored on test
+
+
+# %%
 # docs:begin threshold
 def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     """The score cut with the best F1 on labelled validation points (flag: score > threshold)."""
@@ -123,6 +141,11 @@ def quality(flagged: np.ndarray, labels: np.ndarray) -> dict:
 # docs:end
 
 
+# %% [markdown]
+# ## A histogram of the scores
+
+
+# %%
 def plot(scores: np.ndarray, labels: np.ndarray, threshold: float) -> str:
     fig, ax = new_figure()
     bins = np.linspace(0, np.percentile(scores, 99.5), 60)
@@ -135,6 +158,11 @@ def plot(scores: np.ndarray, labels: np.ndarray, threshold: float) -> str:
     return str(save_figure(fig, "step03_anomaly_detection"))
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument(
@@ -209,5 +237,6 @@ def main(argv=None) -> dict:
     return result
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Performance patterns, each measured against the naive way in the same run.
+# %% [markdown]
+"""
+Performance patterns, each measured against the naive way in the same run.
 
 What you learn
   - one reused client vs a new connection per request (search latency);
@@ -15,6 +17,7 @@ Run            python step04_advanced/01_performance_patterns.py [--requests 100
 Docs           docs/step04_advanced.md, section "01 성능 패턴"
 """
 
+# %%
 from __future__ import annotations
 
 import time
@@ -37,6 +40,11 @@ INSERTS = PREFIX + "inserts"
 K = 10
 
 
+# %% [markdown]
+# ## A query cache with a time-to-live, invalidated on writes
+
+
+# %%
 # docs:begin cache
 class QueryCache:
     """An LRU cache of search results with a time-to-live, invalidated per collection on writes.
@@ -83,6 +91,11 @@ class QueryCache:
 # docs:end
 
 
+# %% [markdown]
+# ## Client reuse vs a new connection per request
+
+
+# %%
 def client_reuse(uri: str, token: str, queries: np.ndarray) -> dict:
     with quiet_pymilvus():
         shared = MilvusClient(uri=uri, token=token)
@@ -120,6 +133,11 @@ def client_reuse(uri: str, token: str, queries: np.ndarray) -> dict:
     }
 
 
+# %% [markdown]
+# ## Insert batch size and flush
+
+
+# %%
 def create(client, name: str, dim: int, with_index: bool) -> None:
     """An id + embedding collection; with_index=False leaves it unindexed (and unloaded) until create_index."""
     schema = MilvusClient.create_schema(auto_id=False)
@@ -207,6 +225,11 @@ def batch_sweep(client, vectors: np.ndarray, sizes: list[int], row_by_row_rows: 
     return rows
 
 
+# %% [markdown]
+# ## The cache measured: speedup, and invalidation on write
+
+
+# %%
 def cache_demo(client, data, requests: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     popular = data.queries[:20]
@@ -254,6 +277,11 @@ def cache_demo(client, data, requests: int, seed: int) -> dict:
     }
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.ROWS, default=10000, help="rows in the search collection (default 10000)")
@@ -309,5 +337,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Advanced indexing: GPU indexes (with an explicit CPU fallback) and scalar indexes.
+# %% [markdown]
+"""
+Advanced indexing: GPU indexes (with an explicit CPU fallback) and scalar indexes.
 
 What you learn
   - GPU_IVF_FLAT and GPU_CAGRA run only on a Milvus GPU build (docker-compose.gpu.yml,
@@ -17,6 +19,7 @@ Run            python step04_advanced/02_advanced_indexing.py [--n 20000] [--dim
 Docs           docs/step04_advanced.md, section "02 고급 인덱싱"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli, indexes
@@ -37,6 +40,11 @@ K = 10
 GPU_FALLBACK = {"GPU_IVF_FLAT": "IVF_FLAT", "GPU_CAGRA": "HNSW"}
 
 
+# %% [markdown]
+# ## The collection, and the scalar index each field gets
+
+
+# %%
 def create_items(client, dim: int) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -58,6 +66,11 @@ def scalar_index_for(info, dtype: DataType) -> str | None:
     return None
 
 
+# %% [markdown]
+# ## GPU indexes, decided up front
+
+
+# %%
 # docs:begin gpu
 def gpu_index_params(info, built: str, n: int, dim: int):
     """GPU_IVF_FLAT {"nlist"} / GPU_CAGRA {"intermediate_graph_degree", "graph_degree"}, or the CPU fallback."""
@@ -116,6 +129,11 @@ def gpu_section(client, info, data, truth) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## Scalar indexes and filtered search
+
+
+# %%
 def filtered_latency(client, queries, expr: str) -> tuple[float, float, list]:
     search = time_calls(
         lambda q: client.search(
@@ -196,6 +214,11 @@ def scalar_section(client, info, queries, n: int) -> dict:
     return {"chosen": chosen, "before": before, "after": after}
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(1000, 2_000_000), default=20000)
@@ -251,5 +274,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Scaling the Milvus way — and what client-side sharding really costs.
+# %% [markdown]
+"""
+Scaling the Milvus way — and what client-side sharding really costs.
 
 What you learn
   - shards (`num_shards`): how many write channels a collection has; they
@@ -18,6 +20,7 @@ Run            python step04_advanced/03_scaling.py [--n 12000] [--dim 64] [--sh
 Docs           docs/step04_advanced.md, section "03 확장"
 """
 
+# %%
 from __future__ import annotations
 
 import zlib
@@ -40,6 +43,11 @@ TENANTS = PREFIX + "tenants"
 K = 10
 
 
+# %% [markdown]
+# ## Collections for this lesson, and a client-side router
+
+
+# %%
 def shard_name(i: int) -> str:
     return f"{PREFIX}shard{i}"
 
@@ -64,6 +72,11 @@ def create(client, name: str, dim: int, metric: str = "COSINE", tenant_key: bool
     )
 
 
+# %% [markdown]
+# ## Shards: write channels of one collection
+
+
+# %%
 def num_shards_demo(client, data) -> list[dict]:
     rows = []
     for shards in (1, 2):
@@ -100,6 +113,11 @@ def shards_sentence(rows: list[dict], info) -> str:
     )
 
 
+# %% [markdown]
+# ## The fan-out finding, said from its numbers
+
+
+# %%
 def fan_out_sentence(sharding: dict, shards: int, info) -> str:
     """The fan-out finding, said from the two p50s (which engine makes it meaningful, too)."""
     ratio = sharding["fan-out cost"]
@@ -116,6 +134,11 @@ def fan_out_sentence(sharding: dict, shards: int, info) -> str:
     )
 
 
+# %% [markdown]
+# ## Multi-tenancy with a partition key
+
+
+# %%
 def tenants_demo(client, data, tenants: int, queries) -> dict:
     # docs:begin tenants
     create(client, TENANTS, data.base.shape[1], tenant_key=True, num_partitions=16)  # tenants hashed into 16
@@ -134,6 +157,11 @@ def tenants_demo(client, data, tenants: int, queries) -> dict:
     return {"tenants": tenants, "partitions": 16, "queries": 20, "hits from another tenant": leaks}
 
 
+# %% [markdown]
+# ## Replicas and resource groups
+
+
+# %%
 def replicas_demo(client, info) -> dict:
     if not info.has("replicas"):
         return {"skipped": info.skip_reason("replicas")}
@@ -153,6 +181,11 @@ def replicas_demo(client, info) -> dict:
     return {"resource groups": groups, "replicas with replica_number=1": len(replicas), "replica_number=2": two}
 
 
+# %% [markdown]
+# ## Client-side hash sharding into several collections
+
+
+# %%
 def hash_sharding_demo(client, data, shards: int, queries) -> dict:
     """N collections by crc32(id) % N vs one collection: fan-out latency and the merge."""
     ids = np.arange(len(data.base))
@@ -209,6 +242,11 @@ def hash_sharding_demo(client, data, shards: int, queries) -> dict:
     }
 
 
+# %% [markdown]
+# ## Capacity planning: index memory
+
+
+# %%
 def capacity_table(dim: int) -> list[dict]:
     rows = []
     for n in (1_000_000, 10_000_000, 100_000_000):
@@ -219,6 +257,11 @@ def capacity_table(dim: int) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=12000)
@@ -293,5 +336,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Streaming ingest from Kafka: upsert, then commit; kill, resume, rebalance, replay — nothing lost, doubled or undone.
+# %% [markdown]
+"""
+Streaming ingest from Kafka: upsert, then commit; kill, resume, rebalance, replay — nothing lost, doubled or undone.
 
 What you learn
   - an idempotent Kafka producer (`enable.idempotence`): the broker drops its retries' duplicates;
@@ -26,6 +28,7 @@ Run            python step04_advanced/04_streaming_ingest.py [--events 3000] [--
 Docs           docs/step04_advanced.md, section "04 스트리밍 수집"
 """
 
+# %%
 from __future__ import annotations
 
 import json
@@ -45,6 +48,11 @@ PARTITIONS = 3
 DIM = 32
 
 
+# %% [markdown]
+# ## The topic and an idempotent producer
+
+
+# %%
 # docs:begin topic
 def create_topic(bootstrap: str, topic: str) -> None:
     """A topic with several partitions: the unit Kafka spreads over the consumers of a group."""
@@ -84,6 +92,11 @@ def produce(bootstrap: str, topic: str, events: list[dict], rate: float, end_off
 # docs:end
 
 
+# %% [markdown]
+# ## Events, and the rows Milvus keeps
+
+
+# %%
 def make_events(ids, version: int, seed: int) -> list[dict]:
     """Version ``version`` of each id's event; the vectors are seeded, so a check can rebuild them."""
     vectors = np.random.default_rng([seed, version]).standard_normal((len(ids), DIM)).astype(np.float32)
@@ -96,6 +109,11 @@ def to_rows(events: list[dict]) -> list[dict]:
     return [{"produced_at": now, **event, "ingested_at": now} for event in events]
 
 
+# %% [markdown]
+# ## The collection
+
+
+# %%
 # docs:begin collection
 def ensure_collection(client, collection: str) -> None:
     """The events collection: the event's key is the primary key; its version travels with it."""
@@ -120,6 +138,11 @@ def ensure_collection(client, collection: str) -> None:
 # docs:end
 
 
+# %% [markdown]
+# ## Consume: write only what is newer, then commit
+
+
+# %%
 # docs:begin consume
 def new_consumer(bootstrap: str, topic: str, on_assign):
     from confluent_kafka import Consumer
@@ -175,6 +198,11 @@ def newest_only(client, collection: str, rows: list[dict]) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## Consumer lag, and reading everything back
+
+
+# %%
 # docs:begin readout
 def lag(bootstrap: str, topic: str, end_offsets: dict) -> int:
     """Consumer lag: per partition, the end offset (from delivery reports: Tansu's get_watermark_offsets()
@@ -207,6 +235,11 @@ def read_everything(client, collection: str) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## Three proofs, checked by reading Milvus back
+
+
+# %%
 def verify(uri: str, collection: str, args, failure_at: float) -> dict:
     """Exact counts, and end-to-end latency of events stored before and after a consumer was killed."""
     with cli.engine(uri, quiet=True) as (client, _), quiet_pymilvus():  # Lite: pymilvus warns about iterators
@@ -261,6 +294,11 @@ def run_experiments(session: streaming_proofs.Session, args) -> dict:
     return result
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
     for flag, kind, default, text in (
@@ -294,5 +332,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

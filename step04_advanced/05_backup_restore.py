@@ -1,4 +1,6 @@
-"""Backup and restore: export a collection with a checksummed manifest, drop it, restore, verify.
+# %% [markdown]
+"""
+Backup and restore: export a collection with a checksummed manifest, drop it, restore, verify.
 
 What you learn
   - what a logical backup needs: the schema, the index parameters, every row
@@ -19,6 +21,7 @@ Run            python step04_advanced/05_backup_restore.py [--n 5000] [--dir .mi
 Docs           docs/step04_advanced.md, section "05 백업과 복원"
 """
 
+# %%
 from __future__ import annotations
 
 import hashlib
@@ -46,6 +49,11 @@ BACKUP_FILES = ("manifest.json", "vectors.npy", "rows.jsonl")  # all a backup fo
 SEARCH = {"metric_type": "COSINE", "params": {"ef": 256}}
 
 
+# %% [markdown]
+# ## The collection to protect
+
+
+# %%
 def create_catalog(client, data, rng) -> None:
     """The collection to protect: scalar, ARRAY, JSON and vector fields, HNSW index, loaded."""
     n, dim = data.base.shape
@@ -91,9 +99,11 @@ def vector_field(description: dict) -> str:
     return next(f["name"] for f in description["fields"] if f["type"] == DataType.FLOAT_VECTOR)
 
 
-# --------------------------------------------------------------------------- backup
+# %% [markdown]
+# ## Backup: export every row, with a checksummed manifest
 
 
+# %%
 # docs:begin export
 def export_rows(client, name: str, fields: list[str], batch: int) -> list[dict]:
     """Every row of ``name``, page by page: memory grows with the rows kept, not with one huge query."""
@@ -176,9 +186,11 @@ def write_backup(client, name: str, description: dict, rows: list[dict], target:
     return manifest
 
 
-# --------------------------------------------------------------------------- restore
+# %% [markdown]
+# ## Restore: verify the files, then rebuild the collection
 
 
+# %%
 def read_verified(source: Path) -> tuple[dict, np.ndarray, list[dict]]:
     """Load a backup, refusing it if any file's checksum or the row count does not match."""
     manifest_path = source / "manifest.json"
@@ -261,9 +273,11 @@ def restore(client, source: Path, name: str | None = None, force: bool = False, 
 # docs:end
 
 
-# --------------------------------------------------------------------------- the lesson
+# %% [markdown]
+# ## Drop, restore, verify the round trip
 
 
+# %%
 def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, check_dir: Path) -> dict:
     heading("2. Drop, then restore")
     client.drop_collection(collection_name=COLLECTION)
@@ -304,6 +318,11 @@ def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, 
     }
 
 
+# %% [markdown]
+# ## Damaged backups are refused
+
+
+# %%
 def damage_demo(client, target: Path, root: Path) -> dict:
     heading("4. Damaged backups are refused before anything is written")
     client.drop_collection(collection_name=COLLECTION)
@@ -334,6 +353,11 @@ def damage_demo(client, target: Path, root: Path) -> dict:
     return damage
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(10, 2_000_000), default=5000)
@@ -376,5 +400,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Bulk import: write import files offline with LocalBulkWriter, prove them, and import them where the server can.
+# %% [markdown]
+"""
+Bulk import: write import files offline with LocalBulkWriter, prove them, and import them where the server can.
 
 What you learn
   - `pymilvus.bulk_writer.LocalBulkWriter` turns rows into import files (Parquet here, JSON for older
@@ -15,6 +17,7 @@ Run            python step04_advanced/07_bulk_import.py [--uri URI] [--n 10000] 
 Docs           docs/step04_advanced.md, section "07 대량 가져오기"
 """
 
+# %%
 from __future__ import annotations
 
 import json
@@ -65,6 +68,11 @@ def quiet_bulk_writer_logs() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# %% [markdown]
+# ## The catalog: schema and rows
+
+
+# %%
 def catalog_schema(dim: int):
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -83,6 +91,11 @@ def catalog_rows(n: int, dim: int, seed: int) -> list[dict]:
     ]
 
 
+# %% [markdown]
+# ## Write import files offline, and prove them
+
+
+# %%
 # docs:begin write
 def write_import_files(schema, rows: list[dict], folder: Path, file_type, chunk_mb: int) -> list[list[str]]:
     """Rows → import files, validated against the schema on the way (a bad row raises before any file is used)."""
@@ -162,6 +175,11 @@ def writer_section(args, rows, folder: Path) -> tuple[dict, list[list[str]]]:
     )
 
 
+# %% [markdown]
+# ## Import requests: over REST, or through the ORM
+
+
+# %%
 # docs:begin import
 def import_over_rest(uri: str, keys: list[list[str]]) -> str:
     """Milvus 2.4+: one import job over the REST API; the files are object keys in the server's bucket."""
@@ -208,6 +226,11 @@ def import_with_orm(uri: str, files: list[list[str]], timeout_s: float) -> dict:
 # docs:end
 
 
+# %% [markdown]
+# ## Import the files; compare with batched insert calls
+
+
+# %%
 def create_target(client, name: str, dim: int) -> None:
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name="embedding", index_type="FLAT", metric_type="L2")
@@ -320,6 +343,11 @@ def import_section(client, info, args, rows, parquet) -> tuple[dict, list[str]]:
     return {"insert_rows_per_s": insert_rate, **done}, []
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=10_000, help="rows (default 10000)")
@@ -351,5 +379,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Databases and snapshots: tenants in their own database, and the three ways to keep a copy of a collection.
+# %% [markdown]
+"""
+Databases and snapshots: tenants in their own database, and the three ways to keep a copy of a collection.
 
 What you learn
   - databases as the first level of multi-tenancy: create, list, drop; one client per tenant
@@ -15,6 +17,7 @@ Run            python step04_advanced/08_databases_and_snapshots.py [--uri URI] 
 Docs           docs/step04_advanced.md, section "08 데이터베이스와 스냅숏"
 """
 
+# %%
 from __future__ import annotations
 
 import time
@@ -37,6 +40,11 @@ SNAPSHOT = PREFIX + "nightly"
 DIM = 16
 
 
+# %% [markdown]
+# ## The same collection in every tenant's database
+
+
+# %%
 def create_docs(client) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -48,6 +56,11 @@ def create_docs(client) -> None:
     client.create_collection(collection_name=DOCS, schema=schema, index_params=index_params, consistency_level="Strong")
 
 
+# %% [markdown]
+# ## One database per tenant
+
+
+# %%
 # docs:begin databases
 def open_tenant(uri: str, token: str, tenant: str) -> MilvusClient:
     """One client per tenant: every call it makes is scoped to that database."""
@@ -113,6 +126,11 @@ def tenants_section(admin, info, uri: str, token: str, n: int, rng) -> dict:
     return {"tenants": rows, "listed": sorted(listed), "left_after_drop": gone}
 
 
+# %% [markdown]
+# ## Privileges per database (RBAC)
+
+
+# %%
 # docs:begin rbac
 def grant_tenant_reader(client, tenant: str) -> dict:
     """A role that may search and query every collection of one database, and nothing elsewhere."""
@@ -166,6 +184,11 @@ def rbac_section(admin, info, token: str) -> tuple[dict, list[str]]:
     return {"grants": grants}, []
 
 
+# %% [markdown]
+# ## Snapshots (Milvus 3.0)
+
+
+# %%
 # docs:begin snapshots
 def snapshot_and_restore(client, source: str, target: str, timeout_s: float) -> dict:
     """Milvus 3.0: a snapshot pins the collection's segments in object storage; restoring builds a new collection."""
@@ -224,6 +247,11 @@ def snapshot_section(admin, info, rng, timeout_s: float) -> tuple[dict, list[str
     return {"restored_rows": restored, "state": result["state"]}, []
 
 
+# %% [markdown]
+# ## Which tenancy level, which kind of copy
+
+
+# %%
 TENANCY = [  # limits: Milvus 2.6 docs, "Implement Multi-tenancy" (multi_tenancy.md)
     {
         "level": "database",
@@ -276,6 +304,11 @@ COPIES = [
 ]
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(20, 100_000), default=300, help="rows of the first tenant")
@@ -307,5 +340,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

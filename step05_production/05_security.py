@@ -1,4 +1,6 @@
-"""Security: authentication, least-privilege RBAC verified by behaviour, and TLS — on a real server.
+# %% [markdown]
+"""
+Security: authentication, least-privilege RBAC verified by behaviour, and TLS — on a real server.
 
 What you learn
   - the default account (root / Milvus) is changed first; the new secret
@@ -20,6 +22,7 @@ Run            MILVUS_URI=http://127.0.0.1:19541 python step05_production/05_sec
 Docs           docs/step05_production.md, section "05 보안"
 """
 
+# %%
 from __future__ import annotations
 
 import secrets
@@ -50,6 +53,11 @@ SERVER_NAME = "localhost"
 DIM = 16
 
 
+# %% [markdown]
+# ## A certificate, and clients that trust it or not
+
+
+# %%
 def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost / 127.0.0.1 (valid 2 days)."""
     pem, key = directory / "server.pem", directory / "server.key"
@@ -110,6 +118,11 @@ def attempt(action) -> tuple[bool, str]:
             return False, f"refused: {exc.code().name}: {exc.details()[:80]}"
 
 
+# %% [markdown]
+# ## A server with authentication and TLS
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     args = parser.parse_args(argv)
@@ -159,6 +172,11 @@ def main(argv=None) -> dict:
     return {"engine": "server", **result}
 
 
+# %% [markdown]
+# ## A collection and a search-only role
+
+
+# %%
 def create_collection(client, vectors: np.ndarray) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -197,6 +215,11 @@ def reader_role(client, password: str) -> None:
 # docs:end
 
 
+# %% [markdown]
+# ## The walkthrough: root's password, least privilege, TLS
+
+
+# %%
 def secure_walkthrough(port: int, pem: Path) -> dict:
     root, old_password = change_root_password(port, pem)
     app_password, behaviour = least_privilege(root, port, pem)
@@ -279,5 +302,6 @@ def tls_section(port: int, pem: Path, app_password: str, old_password: bool) -> 
     return tls
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

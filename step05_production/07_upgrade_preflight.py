@@ -1,4 +1,6 @@
-"""Upgrade preflight: what moving this deployment to Milvus 3.0 must handle, checked before anything changes.
+# %% [markdown]
+"""
+Upgrade preflight: what moving this deployment to Milvus 3.0 must handle, checked before anything changes.
 
 What you learn
   - the supported upgrade path: a 2.5 deployment goes to 2.5.16 or later with
@@ -26,6 +28,7 @@ Run            python step05_production/07_upgrade_preflight.py [--target 3.0.2]
 Docs           docs/step05_production.md, section "07 업그레이드 사전 점검"
 """
 
+# %%
 from __future__ import annotations
 
 import copy
@@ -94,6 +97,11 @@ def kubernetes_lesson():
     return module
 
 
+# %% [markdown]
+# ## The path to 3.0
+
+
+# %%
 # docs:begin path
 LITE_STEPS = (
     ("create the collections on a 3.0 server (same schema and index params)", "-"),
@@ -130,6 +138,11 @@ def upgrade_path(kind: str, version: tuple[int, int, int], target: tuple[int, in
 # docs:end
 
 
+# %% [markdown]
+# ## Index types in use and what 3.0 does with them
+
+
+# %%
 # docs:begin indexes
 def indexes_in_use(client) -> list[dict]:
     """Every collection's vector and scalar indexes, with what 3.0 does with each type."""
@@ -157,6 +170,11 @@ def indexes_in_use(client) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## Message queue and WAL in the Helm values
+
+
+# %%
 def message_queue(values: dict) -> str:
     """The WAL / message queue a values file selects (standalone.messageQueue, or the enabled subchart)."""
     chosen = (values.get("standalone") or {}).get("messageQueue")
@@ -193,6 +211,11 @@ def wal_rows(chart_defaults: dict | None) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## The values the upgrade proposes, against the chart's keys
+
+
+# %%
 # docs:begin values
 def proposed_values(target: tuple[int, int, int]) -> dict:
     """The values the upgrade adds to the release's own (helm upgrade --reset-then-reuse-values -f this)."""
@@ -232,6 +255,11 @@ def upgrade_key_check(chart: Path, target: tuple[int, int, int]) -> tuple[list[d
 # docs:end
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def chart_section(args, target) -> tuple[list[dict], str | None, dict | None, str | None]:
     chart = Path(args.chart) if args.chart and Path(args.chart).exists() else None
     if chart is None:
@@ -315,5 +343,6 @@ def report_plan(info, target, steps, indexes, keys, caught, defaults, chart_skip
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)
