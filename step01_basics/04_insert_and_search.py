@@ -1,4 +1,6 @@
-"""Insert and search: the data path end to end, and what L2, IP and COSINE mean.
+# %% [markdown]
+"""
+Insert and search: the data path end to end, and what L2, IP and COSINE mean.
 
 What you learn
   - batch insert, flush, index, load — in that order, and why;
@@ -18,6 +20,7 @@ Run            python step01_basics/04_insert_and_search.py [--uri URI] [--n 500
 Docs           docs/step01_basics.md, section "04 삽입과 검색"
 """
 
+# %%
 from __future__ import annotations
 
 import traceback
@@ -40,6 +43,11 @@ K = 10
 SEARCH_PARAMS = {"metric_type": "COSINE", "params": {"ef": 64}}  # must match the index's metric
 
 
+# %% [markdown]
+# ## Create, insert, index, load
+
+
+# %%
 # docs:begin create-insert
 def create_articles(client, dim: int) -> None:
     """Our own primary keys (auto_id=False), so get/upsert/delete can name rows. No index yet."""
@@ -86,6 +94,11 @@ def index_and_load(client) -> None:
 # docs:end
 
 
+# %% [markdown]
+# ## Search with output fields
+
+
+# %%
 # docs:begin search
 def search_example(client, query: list[float]) -> list[dict]:
     """Top-3 articles for one query vector, with two fields of each hit."""
@@ -105,6 +118,11 @@ def search_example(client, query: list[float]) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## The articles
+
+
+# %%
 def article_rows(vectors: np.ndarray, seed: int = 1) -> list[dict]:
     rng = np.random.default_rng(seed)
     categories = rng.choice(CATEGORIES, size=len(vectors))
@@ -121,6 +139,11 @@ def article_rows(vectors: np.ndarray, seed: int = 1) -> list[dict]:
     ]
 
 
+# %% [markdown]
+# ## Query, get, upsert, delete
+
+
+# %%
 # docs:begin crud
 def query_get_upsert_delete(client, rows: list[dict], new_vector: list[float]) -> dict:
     """Read by expression and by id, replace one row, delete by id and by expression."""
@@ -165,6 +188,11 @@ def expected_crud(rows: list[dict]) -> dict:
     }
 
 
+# %% [markdown]
+# ## A batch with one bad row
+
+
+# %%
 def send_bad_batch(client, batch: list[dict]) -> dict:
     """Send a batch with one bad row through client.insert itself: who refuses it, what is said, what is stored."""
     before = count_rows(client, ARTICLES)
@@ -214,6 +242,11 @@ def bad_input_demo(client, rows, dim: int) -> list[dict]:
     return outcomes
 
 
+# %% [markdown]
+# ## L2 vs IP vs COSINE
+
+
+# %%
 def milvus_ranking(client, vectors: np.ndarray, query: np.ndarray, metric: str) -> tuple[list[int], dict]:
     """Rank ``vectors`` for ``query`` with an exact (FLAT) index under ``metric``."""
     name = f"{PREFIX}metric_{metric.lower()}"
@@ -262,6 +295,11 @@ def metric_example(client) -> dict:
     return out
 
 
+# %% [markdown]
+# ## The sections
+
+
+# %%
 def load_section(client, rows: list[dict], dim: int, batch: int) -> dict:
     heading("1. Insert in batches, flush, index, load")
     drop_if_exists(client, ARTICLES)
@@ -379,6 +417,11 @@ def crud_section(client, rows: list[dict], data, n: int) -> list[dict]:
     return checks
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(100, 2_000_000), default=5000, help="rows to insert (default 5000)")
@@ -432,5 +475,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

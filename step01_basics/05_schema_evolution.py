@@ -1,4 +1,6 @@
-"""Schema evolution: nullable fields and defaults, adding and altering fields, time and geometry types.
+# %% [markdown]
+"""
+Schema evolution: nullable fields and defaults, adding and altering fields, time and geometry types.
 
 What you learn
   - nullable fields and default values (Milvus 2.5): what a query returns for a value that was
@@ -20,6 +22,7 @@ Run            python step01_basics/05_schema_evolution.py [--uri URI] [--n 400]
 Docs           docs/step01_basics.md, section "05 스키마 진화"
 """
 
+# %%
 from __future__ import annotations
 
 import datetime as dt
@@ -50,6 +53,11 @@ def flat_index():
     return index_params
 
 
+# %% [markdown]
+# ## Nullable fields and default values
+
+
+# %%
 # docs:begin nullable
 def create_products(client) -> None:
     """`price` may be null; `stock` falls back to 0 and `label` to "n/a" when a row leaves them out."""
@@ -155,6 +163,11 @@ def nullable_section(client, info, n: int, rng) -> dict:
     }
 
 
+# %% [markdown]
+# ## Add a field, raise a VARCHAR's max_length
+
+
+# %%
 # docs:begin add-alter
 def add_rating_field(client) -> None:
     """A new nullable field on a collection that already holds rows: old rows read it back as null."""
@@ -240,6 +253,11 @@ def alter_section(client, info, rng) -> dict:
     }
 
 
+# %% [markdown]
+# ## TIMESTAMPTZ: a time-range filter
+
+
+# %%
 # docs:begin timestamptz
 def create_events(client) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
@@ -311,6 +329,11 @@ def timestamptz_section(client, info, n: int, rng) -> dict:
     return {"window_ids": len(got), "expected_ids": len(expected), "same_ids": got == expected}
 
 
+# %% [markdown]
+# ## GEOMETRY: vector search inside a polygon
+
+
+# %%
 # docs:begin geometry
 def create_places(client) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
@@ -386,6 +409,11 @@ def geometry_section(client, info, n: int, rng) -> dict:
     return {"inside": len(inside), "hits_inside": sum(i in inside for i in got), "same_ids": got == expected}
 
 
+# %% [markdown]
+# ## TEXT, arrays of structs, nullable vectors
+
+
+# %%
 def new_type_requests() -> dict:
     """The schema for each newer type: built on the client; the engine decides whether it takes it."""
     text = MilvusClient.create_schema(auto_id=False)
@@ -445,6 +473,11 @@ def new_types_section(client, info) -> list[str]:
     return lines
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(30, 100_000), default=400, help="rows per collection (default 400)")
@@ -478,5 +511,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

@@ -1,4 +1,6 @@
-"""Upsert and delete: what survives an upsert, where deleted rows go, and rows that expire by themselves.
+# %% [markdown]
+"""
+Upsert and delete: what survives an upsert, where deleted rows go, and rows that expire by themselves.
 
 What you learn
   - upsert in override mode (every Milvus with upsert) replaces the whole row, and in merge mode
@@ -16,6 +18,7 @@ Run            python step01_basics/06_upsert_and_delete.py [--uri URI] [--n 200
 Docs           docs/step01_basics.md, section "06 upsert와 삭제"
 """
 
+# %%
 from __future__ import annotations
 
 import datetime as dt
@@ -40,6 +43,11 @@ DIM = 8
 FIELDS = ("title", "views", "color")  # two schema fields and one dynamic key
 
 
+# %% [markdown]
+# ## The items collection
+
+
+# %%
 def flat_index():
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
@@ -62,6 +70,11 @@ def create_items(client, name: str = ITEMS, auto_id: bool = False, properties: d
     )
 
 
+# %% [markdown]
+# ## Upsert: override vs merge
+
+
+# %%
 # docs:begin upsert-modes
 def upsert_override(client, vector: list[float]) -> None:
     """Override (the default): the row sent replaces the stored one; keys it leaves out are gone."""
@@ -121,6 +134,11 @@ def upsert_section(client, info, rng) -> tuple[dict, list[str]]:
     return {"override": override, "merge": merge}, lines
 
 
+# %% [markdown]
+# ## Upsert on an auto_id collection
+
+
+# %%
 def autoid_section(client, rng) -> dict:
     """Upsert a row of an auto_id collection by its own key: which key does the row have afterwards?"""
     heading("2. Upsert on an auto_id collection: what happens to the primary key")
@@ -147,6 +165,11 @@ def autoid_section(client, rng) -> dict:
     return {"outcome": kind, "detail": outcome}
 
 
+# %% [markdown]
+# ## Inserted rows not visible? Collection not loaded?
+
+
+# %%
 def visibility_section(client, info, rng) -> dict:
     """The two questions learners ask most: "where are my rows?" and "collection not loaded"."""
     heading("3. Inserted rows not visible? Collection not loaded?")
@@ -187,6 +210,11 @@ def visibility_section(client, info, rng) -> dict:
     }
 
 
+# %% [markdown]
+# ## Delete by expression; what compaction changes
+
+
+# %%
 # docs:begin delete-compact
 def delete_and_compact(client, cutoff: int) -> dict:
     """Delete by expression, then ask for compaction (which rewrites segments without the deleted rows)."""
@@ -246,6 +274,11 @@ def delete_section(client, info, n: int, rng) -> dict:
     }
 
 
+# %% [markdown]
+# ## Collection TTL and per-row TTL
+
+
+# %%
 # docs:begin ttl
 def create_expiring(client, ttl_s: int) -> None:
     """Every row expires ttl_s seconds after it was written (collection TTL, a property)."""
@@ -328,6 +361,11 @@ def entity_ttl_section(client, info, rng) -> tuple[dict, list[str]]:
     return {"visible": visible, "expected": 20}, []
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(200, 200_000), default=2000, help="rows for the delete section")
@@ -362,5 +400,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)
