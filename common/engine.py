@@ -93,6 +93,8 @@ def server_capabilities(version: tuple[int, int, int]) -> frozenset[str]:
         caps |= {"highlighter"}
     if version >= (3, 0, 0):  # Function Chain, ORDER BY and query aggregation (release notes 3.0.0)
         caps |= {"function_chain", "order_by", "query_aggregation"}
+    if version >= (3, 0, 1):  # RRF with per-request weights (release notes 3.0.1)
+        caps |= {"weighted_rrf"}
     if version >= (2, 6, 0):  # AddCollectionField; read-time TTL filtering
         caps |= {"add_field", "collection_ttl"}
     if version >= (2, 6, 2):

@@ -1,4 +1,4 @@
-"""Rerankers beyond RRF and weighted fusion: decay, boost and a Function Chain, each checked with NumPy.
+"""Rerankers beyond plain fusion: decay, boost, a Function Chain and weighted RRF, each checked with NumPy.
 
 What you learn
   - the decay ranker (Milvus 2.6): score x a gauss/exp/linear factor of a numeric field (here the age
@@ -7,9 +7,10 @@ What you learn
   - the boost ranker (Milvus 2.6.2): rows that pass a filter get their score multiplied by a weight;
   - a Function Chain (Milvus 3.0): map -> sort -> limit steps written out, reordering only the hits the
     search returned (so how many it fetches matters);
-  - how far each ranker moves the ranking away from plain vector similarity, next to RRF fusing the same
-    two views (lesson 04) — and that model rankers and embedding functions call a provider over the
-    network, so they need a key and are not called here.
+  - RRF fusing two views (lesson 04) against NumPy's sum of 1/(k + rank), and weighted RRF (Milvus 3.0.1:
+    ``"weights"`` in the rrf ranker's params) where the engine applies it, a named skip elsewhere;
+  - how far each ranker moves the ranking away from plain vector similarity — and that model rankers and
+    embedding functions call a provider over the network, so they need a key and are not called here.
 
 Prerequisites  04_filtered_and_hybrid
 Run            python step02_core_features/07_rerankers.py [--n 5000] [--queries 20]
@@ -35,6 +36,8 @@ K = 10
 SCALE_DAYS = 30  # the decay reaches DECAY at 30 days old
 DECAY = 0.5
 BOOST_WEIGHT = 1.5
+RRF_K = 60
+WEIGHTS = [0.7, 0.3]  # weighted RRF: the first view (embedding) counts more than the second
 
 
 # docs:begin news
@@ -195,29 +198,95 @@ def create_two_views(client, base, other, age) -> None:
     client.load_collection(collection_name=NEWS)
 
 
-def rrf_effect(client, info, data, other, sims_all, age) -> dict:
-    """RRF fuses two views by rank only: it ignores age, so freshness does not move."""
+# docs:begin fusion
+def weighted_rrf(weights: list[float]) -> Function:
+    """RRF with one weight per search request: score = sum_i weights[i] / (k + rank_i) (Milvus 3.0.1)."""
+    return Function(
+        name="weighted_rrf",
+        input_field_names=[],  # RRF reads ranks, not a field
+        function_type=FunctionType.RERANK,
+        params={"reranker": "rrf", "k": RRF_K, "weights": weights},  # one weight in [0, 1] per request, in order
+    )
+
+
+def fused(client, query, ranker) -> list[tuple[int, float]]:
+    """A hybrid search over both views, fused by ``ranker`` (RRFRanker(60) or the weighted_rrf Function)."""
+    reqs = [
+        AnnSearchRequest(data=[query], anns_field=field, param={"metric_type": "COSINE"}, limit=K)
+        for field in ("embedding", "summary_vec")  # the order the weights follow
+    ]
+    hits = client.hybrid_search(collection_name=NEWS, reqs=reqs, ranker=ranker, limit=K)[0]
+    return [(hit["id"], hit["distance"]) for hit in hits]
+
+
+# docs:end
+
+
+def numpy_rrf(views: list[np.ndarray], weights: list[float]) -> dict[int, float]:
+    """RRF over each view's exact top-K (FLAT): sum of weight / (k + rank), rank counted from 1."""
+    scores: dict[int, float] = {}
+    for sims, weight in zip(views, weights):
+        for rank, i in enumerate(np.argsort(-sims, kind="stable")[:K], start=1):
+            scores[int(i)] = scores.get(int(i), 0.0) + weight / (RRF_K + rank)
+    return scores
+
+
+def rrf_agrees(found: list[tuple[int, float]], scores: dict[int, float]) -> tuple[bool, float]:
+    """The engine's scores are NumPy's top-K scores, in order (ties may swap ids), and each id's own score."""
+    best = sorted(scores.values(), reverse=True)[:K]
+    gaps = [abs(score - scores.get(i, 0.0)) for i, score in found]
+    same = len(found) == len(best) and np.allclose([s for _, s in found], best, atol=1e-6)
+    return bool(same and max(gaps) < 1e-6), float(max(gaps))
+
+
+def rrf_effect(client, info, data, other, sims_all, age) -> list[dict]:
+    """RRF fuses two views by rank only: it ignores age. Weighted RRF (3.0.1) tilts the fusion to one view."""
+    names = ("RRF (2 views)", f"weighted RRF {WEIGHTS[0]}/{WEIGHTS[1]}")
     if not info.has("hybrid_search"):
-        return {"ranker": "RRF (2 views)", "skipped": info.skip_reason("hybrid_search")}
-    found, queries = [], data.queries
+        return [{"ranker": name, "skipped": info.skip_reason("hybrid_search")} for name in names]
+    views = [(q, s, q @ other.T) for q, s in zip(data.queries, sims_all)]
     with quiet_pymilvus():
         try:
             create_two_views(client, data.base, other, age)
-            for q in queries:
-                reqs = [
-                    AnnSearchRequest(data=[q.tolist()], anns_field=f, param={"metric_type": "COSINE"}, limit=K)
-                    for f in ("embedding", "summary_vec")
-                ]
-                hits = client.hybrid_search(collection_name=NEWS, reqs=reqs, ranker=RRFRanker(60), limit=K)[0]
-                found.append([h["id"] for h in hits])
+            plain_rrf = [fused(client, q.tolist(), RRFRanker(RRF_K)) for q, _, _ in views]
         except MilvusException as exc:
             drop_if_exists(client, NEWS)
-            return {"ranker": "RRF (2 views)", "refused": info.refusal(exc)}
+            return [{"ranker": name, "refused": info.refusal(exc)} for name in names]
+        try:
+            weighted, refusal = [fused(client, q.tolist(), weighted_rrf(WEIGHTS)) for q, _, _ in views], None
+        except MilvusException as exc:
+            weighted, refusal = None, exc
+    rows = [fusion_row(names[0], plain_rrf, [numpy_rrf([a, b], [1.0, 1.0]) for _, a, b in views], sims_all, age)]
+    if refusal is not None:
+        said = refusal.message.strip().splitlines()[0][:120]
+        rows.append(
+            {"ranker": names[1], "refused": info.refusal(refusal)}
+            if info.has("weighted_rrf")
+            else {"ranker": names[1], "skipped": info.skip_reason("weighted_rrf"), "engine says": said}
+        )
+        return rows
+    row = fusion_row(names[1], weighted, [numpy_rrf([a, b], WEIGHTS) for _, a, b in views], sims_all, age)
+    if row["same order as NumPy"] < 1.0:  # accepted: were the weights applied, or is it plain RRF?
+        unweighted = np.mean([rrf_agrees(f, numpy_rrf([a, b], [1.0, 1.0]))[0] for f, (_, a, b) in zip(weighted, views)])
+        said = "accepted; the scores are unweighted RRF's" if unweighted == 1.0 else "accepted; scores differ"
+        if info.has("weighted_rrf"):
+            row = {"ranker": names[1], "refused": info.not_honoured(f"weighted_rrf: {said}")} if info.assumed else row
+        else:
+            row = {"ranker": names[1], "skipped": info.skip_reason("weighted_rrf"), "engine says": said}
+    rows.append(row)
+    return rows
+
+
+def fusion_row(name: str, found, expected, sims_all, age) -> dict:
+    agree = [rrf_agrees(f, e) for f, e in zip(found, expected)]
     plain = [set(np.argsort(-s)[:K]) for s in sims_all]
+    ids = [[i for i, _ in f] for f in found]
     return {
-        "ranker": "RRF (2 views)",
-        "moved vs plain": float(np.mean([len(set(f) - p) / K for f, p in zip(found, plain)])),
-        "mean age top-10": float(np.mean([age[f].mean() for f in found])),
+        "ranker": name,
+        "same order as NumPy": float(np.mean([a for a, _ in agree])),
+        "max score gap": max(g for _, g in agree),
+        "moved vs plain": float(np.mean([len(set(f) - p) / K for f, p in zip(ids, plain)])),
+        "mean age top-10": float(np.mean([age[f].mean() for f in ids])),
     }
 
 
@@ -238,19 +307,22 @@ def main(argv=None) -> dict:
     factors = {"decay": gauss_factor(age), "boost": np.where(pick, BOOST_WEIGHT, 1.0), "age": age}
     with cli.engine(args.uri) as (client, info):
         load_news(client, data, age, pick)
-        heading("1. Decay, boost and a Function Chain, each against NumPy over the same rows")
+        heading("1. Decay, boost, Function Chain and RRF, each against NumPy over the same rows")
         rows = [
             run_ranker(client, info, name, data.queries, sims_all, factors)
             for name in ("decay", "boost", "chain (fetch 10)", "chain (fetch 100)")
         ]
-        rows.append(rrf_effect(client, info, data, other, sims_all, age))
+        rows += rrf_effect(client, info, data, other, sims_all, age)
         table(
             [
-                {k: v for k, v in r.items() if k not in ("skipped", "refused")}
+                {k: v for k, v in r.items() if k not in ("skipped", "refused", "engine says")}
                 | {"note": r.get("skipped") or r.get("refused", "")}
                 for r in rows
             ]
         )
+        for r in rows:
+            if "engine says" in r:
+                print(f"{r['ranker']}, sent anyway: {r['engine says']}")
         drop_if_exists(client, NEWS)
     heading("2. Model rankers and embedding functions")
     model_note = (

@@ -78,6 +78,25 @@ class RecordingClient:
         )
         return [[] for _ in data]
 
+    def hybrid_search(self, collection_name, reqs, ranker, limit=10, output_fields=None, **kwargs):
+        """As pymilvus' grpc handler builds it: one search request per AnnSearchRequest, then the fused request."""
+        searches = [
+            Prepare.search_requests_with_expr(
+                collection_name=collection_name,
+                data=req.data,
+                anns_field=req.anns_field,
+                param=req.param,
+                limit=req.limit,
+                expr=req.expr,
+                expr_params=req.expr_params,
+            )
+            for req in reqs
+        ]
+        self.requests.append(
+            Prepare.hybrid_search_request_with_ranker(collection_name, searches, ranker, limit, None, output_fields)
+        )
+        return [[] for _ in reqs[0].data]
+
     def query(self, collection_name, filter="", output_fields=None, **kwargs):
         extra = {k: v for k, v in kwargs.items() if k != "filter_params"}
         self.requests.append(
@@ -116,6 +135,10 @@ def kv(pairs) -> dict:
         ("function_chain", (3, 0, 0)),
         ("order_by", (3, 0, 0)),
         ("query_aggregation", (3, 0, 0)),
+        (
+            "weighted_rrf",
+            (3, 0, 1),
+        ),  # release notes 3.0.1: "weighted RRF reranking with optional per-ANN-request weights"
     ],
 )
 def test_each_feature_arrives_with_the_release_that_introduced_it(capability, since):
@@ -235,6 +258,31 @@ def test_function_chain_is_sent_as_its_steps():
     (chain,) = request.function_chains
     assert chain.name == "fresh_first" and len(chain.ops) == 4  # map, map, sort, limit
     assert kv(request.search_params)["topk"] == "100"
+
+
+def test_weighted_rrf_is_an_rrf_function_score_with_weights():
+    lesson = load("step02_core_features/07_rerankers.py")
+    client = RecordingClient()
+    assert lesson.fused(client, [0.1] * 8, lesson.weighted_rrf(lesson.WEIGHTS)) == []
+    request = client.requests[-1]
+    (sent,) = request.function_score.functions
+    params = kv(sent.params)
+    assert sent.type == schema_pb2.FunctionType.Rerank and list(sent.input_field_names) == []
+    assert params["reranker"] == "rrf" and float(params["k"]) == 60 and json.loads(params["weights"]) == [0.7, 0.3]
+    # the weights follow the order of the sub-requests: embedding first
+    assert [kv(r.search_params)["anns_field"] for r in request.requests] == ["embedding", "summary_vec"]
+    assert SERVER_3_0.has("weighted_rrf") and not describe("server", "3.0.0").has("weighted_rrf")
+    assert not LITE.has("weighted_rrf")
+
+
+def test_numpy_rrf_is_the_sum_of_weight_over_k_plus_rank():
+    lesson = load("step02_core_features/07_rerankers.py")
+    a, b = np.arange(20, dtype=float), np.arange(20, dtype=float)[::-1].copy()  # best: 19 in a, 0 in b
+    scores = lesson.numpy_rrf([a, b], [0.7, 0.3])
+    assert scores[19] == pytest.approx(0.7 / 61) and scores[0] == pytest.approx(0.3 / 61)
+    assert set(scores) == set(range(10, 20)) | set(range(10))  # each view's top 10 only
+    same, gap = lesson.rrf_agrees([(19, 0.7 / 61), (18, 0.7 / 62)] + [(i, 0.0) for i in range(8)], scores)
+    assert not same and gap > 0
 
 
 def test_the_lesson_decay_formula_matches_the_documented_one():

@@ -28,9 +28,10 @@ KOREAN_SKIPS = {
     },
     ("server", "*"): set(),
 }
+WEIGHTED_RRF = "weighted RRF 0.7/0.3"
 RANKER_SKIPS = {
-    ("lite", "3.2"): set(),
-    ("server", "2.3"): {"decay", "boost", "chain (fetch 10)", "chain (fetch 100)", "RRF (2 views)"},
+    ("lite", "3.2"): {WEIGHTED_RRF},
+    ("server", "2.3"): {"decay", "boost", "chain (fetch 10)", "chain (fetch 100)", "RRF (2 views)", WEIGHTED_RRF},
     ("server", "*"): set(),
 }
 ITERATOR_SKIPS = {
@@ -111,6 +112,13 @@ def test_rerankers(engine_info):
         assert rankers["chain (fetch 100)"]["moved vs plain"] > 0.3
         # the window is what the engine reranks: not every row (Lite reranks the 10 x limit best)
         assert rankers["decay"]["same as all-row rerank"] < 1.0
+    for name in ("RRF (2 views)", WEIGHTED_RRF):
+        if "skipped" not in rankers[name]:  # fused scores: NumPy's sum of weight / (60 + rank), in order
+            assert rankers[name]["same order as NumPy"] == 1.0 and rankers[name]["max score gap"] < 1e-6, rankers[name]
+    if "skipped" not in rankers[WEIGHTED_RRF]:  # with k = 60, 0.7 vs 0.3 puts every first-view hit first
+        assert rankers[WEIGHTED_RRF]["moved vs plain"] == 0 < rankers["RRF (2 views)"]["moved vs plain"]
+    if engine_info.kind == "lite":  # Lite takes the weights and fuses as if they were all 1
+        assert rankers[WEIGHTED_RRF]["engine says"] == "accepted; the scores are unweighted RRF's"
 
 
 def test_iterators_and_order_by(engine_info):
@@ -168,7 +176,7 @@ REFUSED_BY_2_3 = {
     ),
     "step02_core_features/07_rerankers.py": (
         ["--n", "2000", "--queries", "5"],
-        {"decay", "boost", "chain (fetch 10)", "chain (fetch 100)", "RRF (2 views)"},
+        {"decay", "boost", "chain (fetch 10)", "chain (fetch 100)", "RRF (2 views)", WEIGHTED_RRF},
     ),
     "step02_core_features/08_iterators_and_order_by.py": (
         ["--n", "17000", "--beyond", "16500"],
