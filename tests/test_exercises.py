@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from common.config import REPO_ROOT
+from common.engine import EngineInfo, describe
 from course.grader import EXERCISES
 
 import pytest
@@ -44,6 +45,19 @@ def named_skips(output: str) -> set[str]:
 # Without promtool (CI installs it) the alert exercise is skipped, by name; so is an exercise whose engine
 # feature this engine lacks (e.g. 2.5+ text match on the 2.3.5 server).
 NO_PROMTOOL = {"5.1"} if shutil.which("promtool") is None else set()
+NEEDS = {"1.4": "timestamptz", "1.5": "nullable_fields", "2.3": "text_match", "2.4": "decay_ranker"}
+
+
+def graded_on(output: str) -> EngineInfo:
+    """The engine a grader run graded on, from its banner ('engine: Milvus Lite 3.2.2, ...')."""
+    found = re.search(r"^engine: Milvus (Lite|server) (\d+\.\d+\.\d+)", output, re.M)
+    assert found, output
+    return describe("lite" if found[1] == "Lite" else "server", found[2])
+
+
+def skipped_for_want_of(output: str) -> dict[str, str]:
+    """exercise id → the capability its named skip says this engine lacks."""
+    return dict(re.findall(r"^(\d\.\d)\s+\S+\s+skipped\s+\S+\s+skipped: needs (\w+) ", output, re.M))
 
 
 def test_every_solution_passes():
@@ -51,6 +65,9 @@ def test_every_solution_passes():
     assert done.returncode == 0, done.stdout + done.stderr
     skipped = named_skips(done.stdout)
     assert NO_PROMTOOL <= skipped and "5.1" not in skipped - NO_PROMTOOL, done.stdout
+    info = graded_on(done.stdout)  # an engine-feature exercise is skipped exactly where its capability is missing
+    lacking = {exercise: need for exercise, need in NEEDS.items() if not info.has(need)}
+    assert {k: v for k, v in skipped_for_want_of(done.stdout).items() if k not in NO_PROMTOOL} == lacking, done.stdout
     assert rows(done.stdout) == {e.id: "skipped" if e.id in skipped else "pass" for e in EXERCISES}, done.stdout
     assert "hint" not in done.stdout
 
@@ -66,6 +83,26 @@ def test_every_template_fails_with_its_hint():
             assert f"hint {exercise.id}: {exercise.hint}" in done.stdout
             assert re.search(rf"^{re.escape(exercise.id)}\s+\S+\s+FAIL\s+\S+\s+not written yet", done.stdout, re.M)
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_nullable_fields_exercise_is_graded_where_the_engine_has_them_and_skipped_by_name_elsewhere():
+    done = grader("--ex", "1.5", "--solutions")
+    assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    info = graded_on(done.stdout)
+    assert info.has("nullable_fields") == (info.kind == "lite" or info.version >= (2, 5, 0))  # Lite 3.2.2, 2.5+
+    line = re.search(r"^1\.5\s.*$", done.stdout, re.M)[0]
+    if info.has("nullable_fields"):
+        assert rows(done.stdout) == {"1.5": "pass"} and "IS NULL" in line, done.stdout
+    else:  # the 2.3.5 server: a named skip, never a pass, and the answer is not even run
+        assert rows(done.stdout) == {"1.5": "skipped"}, done.stdout
+        assert f"skipped: needs nullable_fields (have {info.label})" in line, done.stdout
+    template = grader("--ex", "1.5")
+    if info.has("nullable_fields"):
+        assert template.returncode == 1 and re.search(
+            r"^1\.5\s+\S+\s+FAIL\s+\S+\s+not written yet", template.stdout, re.M
+        )
+    else:
+        assert template.returncode == 0 and "skipped: needs nullable_fields" in template.stdout, template.stdout
 
 
 def test_one_step_or_one_exercise_and_a_wrong_choice():
