@@ -157,3 +157,29 @@ class EmbeddingCache:
         tmp = self.path.with_suffix(".tmp.npz")
         np.savez(tmp, keys=keys, vectors=vectors)
         tmp.replace(self.path)  # atomic: a crash never leaves half a cache
+
+
+def cached_vectors(texts: list[str], setting: str = "EMBEDDING_MODEL") -> tuple[str, np.ndarray] | None:
+    """(model name, vectors) straight from the cache when it holds every text, without loading the model.
+
+    Importing sentence-transformers and torch is most of a small text lesson's run time (about 10 s of CPU
+    here), and a re-run needs none of it when every vector is cached. None when a text is missing (or the
+    cache cannot be read): then the caller loads the model and encodes, as ``EmbeddingCache`` does.
+    """
+    settings = load_settings()
+    name = getattr(settings, setting.lower()) or "all-MiniLM-L6-v2"  # the name load_model keys the cache by
+    model_key = hashlib.sha256(name.encode()).hexdigest()[:16]
+    files = sorted((settings.cache_dir / "embeddings").glob(f"{model_key}-*.npz"))
+    if len(files) != 1:
+        return None
+    try:
+        with np.load(files[0]) as stored:
+            keys, vectors = stored["keys"].tolist(), stored["vectors"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    row = {key: i for i, key in enumerate(keys)}
+    wanted = [EmbeddingCache.key(t) for t in texts]
+    if vectors.ndim != 2 or len(keys) != len(vectors) or any(k not in row for k in wanted):
+        return None
+    found = vectors[[row[k] for k in wanted]].astype(np.float32)
+    return (name, found) if np.isfinite(found).all() else None

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from common import cli
 from common.connection import quiet_pymilvus, verify_engine
-from common.embeddings import EmbeddingCache, load_model
+from common.embeddings import EmbeddingCache, cached_vectors, load_model
 from common.errors import MissingModel
 from common.metrics import Stopwatch
 from common.report import heading, table
@@ -246,6 +246,19 @@ def dense_only(client, doc_vectors, query_vectors) -> list[list[int]]:
     return search_ids(client, KO_DOCS, "dense", query_vectors.tolist(), "COSINE")
 
 
+def embed(passages: list[str], questions: list[str]) -> tuple[str, str, tuple[np.ndarray, np.ndarray]]:
+    """Dense vectors of both sets: from the cache when it holds them all (the model is not even imported), else
+    encoded by the model and cached for the next run."""
+    cached = cached_vectors(passages + questions)
+    if cached is not None:
+        name, vectors = cached
+        source = "from the cache (model not loaded)"
+    else:
+        cache = EmbeddingCache(load_model())
+        name, vectors, source = cache.model.name, cache.encode(passages + questions, progress=False), "encoded"
+    return name, source, (vectors[: len(passages)], vectors[len(passages) :])
+
+
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument(
@@ -258,11 +271,10 @@ def main(argv=None) -> dict:
     questions = [text for _, text in questions_tsv]
     answers = [ids.index(pid) for pid, _ in questions_tsv]
     verify_engine(args.uri)  # a wrong or silent URI fails now, before the model loads and encodes
-    cache = EmbeddingCache(load_model())
-    dense = (cache.encode(passages, progress=False), cache.encode(questions, progress=False))
+    model_name, source, dense = embed(passages, questions)
     with cli.engine(args.uri) as (client, info):
         heading(f"1. {len(passages)} Korean passages, {len(questions)} held-out questions")
-        print(f"dense model: {cache.model.name} ({cache.model.dim}-d), trained on English text")
+        print(f"dense model: {model_name} ({dense[0].shape[1]}-d), trained on English text; vectors {source}")
         methods = {
             "BM25, engine standard analyzer (words)": engine_bm25(
                 client, info, passages, questions, answers, {"tokenizer": "standard"}, "bm25"
