@@ -1,4 +1,6 @@
-"""Text match, phrase match and analyzers: exact term filters next to BM25 ranking, checked in Python.
+# %% [markdown]
+"""
+Text match, phrase match and analyzers: exact term filters next to BM25 ranking, checked in Python.
 
 What you learn
   - TEXT_MATCH (Milvus 2.5): a filter that keeps rows containing any of the query's terms, after the
@@ -16,6 +18,7 @@ Run            python step02_core_features/05_text_match.py [--n 3000]
 Docs           docs/step02_core_features.md, section "05 텍스트 매치와 분석기"
 """
 
+# %%
 from __future__ import annotations
 
 import re
@@ -39,6 +42,11 @@ WORDS += ["recall", "latency", "memory", "disk", "cluster", "schema", "field", "
 SENTENCE = "Milvus 2.6's HNSW-index (fast!) re-ranks 3.5x more e-mail CANDIDATES"
 
 
+# %% [markdown]
+# ## The notes collection and the text-match calls
+
+
+# %%
 # docs:begin text_match
 def create_notes(client, dim: int) -> None:
     """A text field with an analyzer and a term index (enable_match), a BM25 sparse field, and a vector."""
@@ -100,6 +108,11 @@ def phrase_ids(client, phrase: str, slop: int) -> set[int]:
 # docs:end
 
 
+# %% [markdown]
+# ## Highlighting the matched terms (Milvus 2.6.8)
+
+
+# %%
 # docs:begin highlight
 def highlighted(client, words: str) -> list[dict]:
     """A BM25 search whose hits also carry their text with the matched terms wrapped in tags (Milvus 2.6.8)."""
@@ -125,6 +138,11 @@ def highlighted(client, words: str) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## Python's model of the analyzer and the highlighter, and the data
+
+
+# %%
 def python_highlight(text: str, words: str) -> str | None:
     """The fragment a highlighter should return for a short note: from the first match on, each match in {}."""
     terms = set(standard_terms(words))
@@ -157,6 +175,11 @@ def load_notes(client, texts, vectors) -> None:
     client.load_collection(collection_name=NOTES)
 
 
+# %% [markdown]
+# ## Each section, checked against Python or NumPy
+
+
+# %%
 def match_checks(client, texts) -> list[dict]:
     """TEXT_MATCH against a Python scan; OR within one call, AND across two."""
     terms = [set(standard_terms(t)) for t in texts]
@@ -304,6 +327,11 @@ def highlight_check(client, info, words: str = "latency memory") -> dict:
     }
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(200, 100_000), default=3000)
@@ -367,5 +395,6 @@ def finish(info, results: dict) -> dict:
     return {"headline": headline, "engine": info.kind, **results, "skipped": skipped, "refused": refused}
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

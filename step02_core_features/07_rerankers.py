@@ -1,4 +1,6 @@
-"""Rerankers beyond plain fusion: decay, boost, a Function Chain and weighted RRF, each checked with NumPy.
+# %% [markdown]
+"""
+Rerankers beyond plain fusion: decay, boost, a Function Chain and weighted RRF, each checked with NumPy.
 
 What you learn
   - the decay ranker (Milvus 2.6): score x a gauss/exp/linear factor of a numeric field (here the age
@@ -17,6 +19,7 @@ Run            python step02_core_features/07_rerankers.py [--n 5000] [--queries
 Docs           docs/step02_core_features.md, section "07 리랭커: decay, boost, Function Chain"
 """
 
+# %%
 from __future__ import annotations
 
 from common import cli
@@ -40,6 +43,11 @@ RRF_K = 60
 WEIGHTS = [0.7, 0.3]  # weighted RRF: the first view (embedding) counts more than the second
 
 
+# %% [markdown]
+# ## The news collection, the rankers and the reranked search
+
+
+# %%
 # docs:begin news
 def create_news(client, dim: int) -> None:
     """Articles with an age in days and an editor's pick flag; FLAT so NumPy can reproduce every score."""
@@ -108,6 +116,11 @@ def reranked(client, query, fetch: int = K, **rerank) -> list[tuple[int, float]]
 # docs:end
 
 
+# %% [markdown]
+# ## The same reranking in NumPy
+
+
+# %%
 def gauss_factor(age: np.ndarray) -> np.ndarray:
     """The documented gauss decay: exp(-d² / (2σ²)) with σ² = -scale² / (2·ln decay), d = max(0, |x-origin|-offset)."""
     d = np.maximum(0.0, np.abs(age.astype(np.float64)) - 0)
@@ -129,6 +142,11 @@ def same_order(engine: list[tuple[int, float]], expected: list[int], sims, facto
     return {"same order": ids == expected, "overlap": len(set(ids) & set(expected)) / K, "max score gap": max(gaps)}
 
 
+# %% [markdown]
+# ## Each ranker against NumPy
+
+
+# %%
 def load_news(client, data, age, pick) -> None:
     create_news(client, data.base.shape[1])
     rows = [
@@ -180,6 +198,11 @@ def run_ranker(client, info, name: str, queries, sims_all, factors: dict) -> dic
     }
 
 
+# %% [markdown]
+# ## RRF and weighted RRF over two views
+
+
+# %%
 def create_two_views(client, base, other, age) -> None:
     """The same articles with a second vector field, for a hybrid search fused by RRF."""
     schema = MilvusClient.create_schema(auto_id=False)
@@ -290,6 +313,11 @@ def fusion_row(name: str, found, expected, sims_all, age) -> dict:
     }
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(500, 200_000), default=5000)
@@ -352,5 +380,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

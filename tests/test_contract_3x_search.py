@@ -221,6 +221,28 @@ def test_korean_analyzer_is_sent_in_the_field_type_params():
     }
 
 
+def test_multi_language_analyzer_is_sent_in_the_field_type_params():
+    lesson = load("step02_core_features/06_korean_text.py")
+    client = RecordingClient()
+    lesson.create_mixed(client)
+    schema = schema_pb2.CollectionSchema()
+    schema.ParseFromString(client.requests[0].schema)
+    fields = {f.name: f for f in schema.fields}
+    params = kv(fields["text"].type_params)
+    assert params["enable_analyzer"] == "true" and "analyzer_params" not in params
+    sent = json.loads(params["multi_analyzer_params"])
+    assert sent["by_field"] == "language" and fields["language"].data_type == schema_pb2.DataType.VarChar
+    assert sent["analyzers"]["korean"] == {"tokenizer": {"type": "lindera", "dict_kind": "ko-dic"}}
+    assert sent["analyzers"]["english"] == {"type": "english"} and "default" in sent["analyzers"]
+    assert set(sent["alias"].values()) <= set(sent["analyzers"])  # every alias names an analyzer
+    assert [f.type for f in schema.functions] == [schema_pb2.FunctionType.BM25]
+    lesson.mixed_search(client, ["컬렉션을 만들려면"], "korean")
+    search = kv(client.requests[-1].search_params)
+    assert search["metric_type"] == "BM25" and json.loads(search["params"])["analyzer_name"] == "korean"
+    assert SERVER_3_0.has("multi_analyzer") and SERVER_3_0.has("korean_analyzer")
+    assert not describe("server", "2.5.11").has("korean_analyzer")  # multi-language from 2.5.11, lindera from 2.6
+
+
 def test_kiwi_sparse_vectors_are_bm25_weights_and_the_query_is_its_terms():
     lesson = load("step02_core_features/06_korean_text.py")
     docs = [["벡터", "검색"], ["벡터", "인덱스", "인덱스"], ["한국어"]]

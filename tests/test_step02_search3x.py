@@ -19,11 +19,13 @@ TEXT_SKIPS = {
     ("server", "2.3"): {"text_match"},
     ("server", "*"): set(),
 }
+MIXED = "BM25, one field, analyzer by language (ko/en)"
 KOREAN_SKIPS = {
-    ("lite", "3.2"): {"BM25, engine Korean analyzer (lindera ko-dic)"},
+    ("lite", "3.2"): {"BM25, engine Korean analyzer (lindera ko-dic)", MIXED},
     ("server", "2.3"): {
         "BM25, engine standard analyzer (words)",
         "BM25, engine Korean analyzer (lindera ko-dic)",
+        MIXED,
         "BM25 over Kiwi morphemes (sparse field)",
     },
     ("server", "*"): set(),
@@ -85,6 +87,10 @@ def test_korean_text(engine_info):
     if engine_info.kind == "lite":  # Lite counts characters; a server counts bytes
         assert result["bytes"]["insert"].startswith("accepted")
         assert "lindera" in methods["BM25, engine Korean analyzer (lindera ko-dic)"]["engine says"]
+        # Lite takes multi_analyzer_params, drops it, and splits every row with its standard analyzer
+        assert methods[MIXED]["engine says"] == (
+            "accepted; describe_collection drops multi_analyzer_params, 'shard' misses 'Shards' (no stemming)"
+        )
     else:
         assert result["bytes"]["insert"].startswith("refused") and "max length" in result["bytes"]["insert"]
     kiwi = methods["BM25 over Kiwi morphemes (sparse field)"]
@@ -94,6 +100,11 @@ def test_korean_text(engine_info):
         assert kiwi["MRR@10"] >= words["MRR@10"] + KOREAN_OVER_WORDS_MRR, methods
         assert kiwi["hit@5"] >= 0.9
     assert result["tokens"]["Kiwi morphemes"] and " " not in "".join(result["tokens"]["Kiwi morphemes"])
+    if "MRR@10" in methods[MIXED]:  # a 2.6 server: the English analyzer stems, the Korean one splits particles off
+        assert (
+            methods[MIXED]["stems"]
+            and methods[MIXED]["MRR@10"] > methods["BM25, engine standard analyzer (words)"]["MRR@10"]
+        ), methods
 
 
 def test_rerankers(engine_info):
@@ -171,6 +182,7 @@ REFUSED_BY_2_3 = {
         {
             "BM25, engine standard analyzer (words)",
             "BM25, engine Korean analyzer (lindera ko-dic)",
+            MIXED,
             "BM25 over Kiwi morphemes (sparse field)",
         },
     ),
