@@ -190,7 +190,10 @@ def check_nullable(ctx: Context) -> Result:
     got = {r["id"]: r for r in all_rows(ctx.client, NAME, ["id", "name", "price", "stock"])}
     if len(got) != len(stored):
         problems.append(
-            Problem(f"{len(got)} rows read back, {len(stored)} inserted", f"{len(stored)}행을 넣었는데 {len(got)}행")
+            Problem(
+                f"{len(got)} rows read back, {len(stored)} inserted",
+                f"넣은 행은 {len(stored)}개인데 조회된 행은 {len(got)}개입니다",
+            )
         )
     wrong, right = read_back_problems(stored, got)
     filtered, shown = filter_problems(ctx, stored) if stored else ([], "")
