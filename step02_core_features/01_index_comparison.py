@@ -1,4 +1,6 @@
-"""Index comparison: build time, recall@10, latency, QPS and memory for every vector index.
+# %% [markdown]
+"""
+Index comparison: build time, recall@10, latency, QPS and memory for every vector index.
 
 What you learn
   - how FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, HNSW_SQ and SCANN compare on
@@ -19,6 +21,7 @@ Run            python step02_core_features/01_index_comparison.py [--n 20000] [-
 Docs           docs/step02_core_features.md, section "01 인덱스 비교"
 """
 
+# %%
 from __future__ import annotations
 
 import contextlib
@@ -42,6 +45,11 @@ CANDIDATES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "HNSW_SQ", "SCANN
 K = 10
 
 
+# %% [markdown]
+# ## Build and search parameters per index
+
+
+# %%
 # docs:begin build-params
 def build_params(index_type: str, n: int, dim: int) -> dict:
     """The build parameters this lesson gives each index for ``n`` vectors of ``dim`` dimensions."""
@@ -73,6 +81,11 @@ def search_params(index_type: str, build: dict) -> dict:
 # docs:end
 
 
+# %% [markdown]
+# ## One collection, rebuilt per index
+
+
+# %%
 def create_and_fill(client, vectors) -> None:
     """An id + embedding collection, no index yet; insert everything and flush."""
     schema = MilvusClient.create_schema(auto_id=False)
@@ -125,6 +138,11 @@ def search_once(client, query: list[float], params: dict) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## Measure: recall, latency, memory
+
+
+# %%
 def measure(client, data, truth, params: dict, latency_queries: int) -> dict:
     """Recall and batched cost over all queries (100 per call); serial latency over the first ones."""
     request = {"metric_type": "COSINE", "params": params}
@@ -156,6 +174,11 @@ def memory_row(index_type: str, build: dict | None, n: int, dim: int, note: str 
     }
 
 
+# %% [markdown]
+# ## Build, load and measure one index
+
+
+# %%
 def try_index(client, info, data, truth, index_type: str, args) -> tuple[dict, str | None]:
     """Build, load and measure one index; returns (row, why it has no figures or None)."""
     asked = build_params(index_type, args.n, args.dim)
@@ -197,6 +220,11 @@ def try_index(client, info, data, truth, index_type: str, args) -> tuple[dict, s
     return row, None
 
 
+# %% [markdown]
+# ## The plot and the options
+
+
+# %%
 def plot(rows: list[dict], label: str, lite: bool) -> str:
     fig, ax = new_figure()
     cost = "batched ms/query" if lite else "p50 ms"
@@ -256,6 +284,11 @@ def requested_indexes(names: list[str]) -> list[str]:
     return requested
 
 
+# %% [markdown]
+# ## Results
+
+
+# %%
 def explain_build_params(info) -> None:
     """Say once how the build params reach this engine (add_index in ``rebuild``)."""
     if info.behaviour("build_params_as_keys"):
@@ -319,6 +352,11 @@ def print_results(rows: list[dict], args, info) -> None:
     )
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     args = parse(argv)
     requested = requested_indexes(args.indexes)
@@ -377,5 +415,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

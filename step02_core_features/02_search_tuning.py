@@ -1,4 +1,6 @@
-"""Search parameter tuning: the cheapest nprobe / ef that meets a target recall.
+# %% [markdown]
+"""
+Search parameter tuning: the cheapest nprobe / ef that meets a target recall.
 
 What you learn
   - how recall@10 and cost move as IVF's nprobe and HNSW's ef grow (cost both
@@ -15,6 +17,7 @@ Run            python step02_core_features/02_search_tuning.py [--target 0.95] [
 Docs           docs/step02_core_features.md, section "02 검색 파라미터 튜닝"
 """
 
+# %%
 from __future__ import annotations
 
 import re
@@ -38,6 +41,11 @@ NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 EFS = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
+# %% [markdown]
+# ## An indexed collection, and the build it really got
+
+
+# %%
 # docs:begin collection
 def indexed_collection(client, info, index_type: str, vectors, build: dict) -> str:
     """A collection of ``vectors`` with one index: IVF_FLAT {"nlist": ...} or HNSW {"M": ..., "efConstruction": ...}."""
@@ -79,6 +87,11 @@ def applied_build(client, name: str, asked: dict) -> dict:
 # docs:end
 
 
+# %% [markdown]
+# ## Search with one knob, and what it costs
+
+
+# %%
 # docs:begin knob
 def search_with(client, name: str, knob: str, value: int, queries: list) -> list:
     """Search with one setting of the knob: IVF's nprobe (cells scanned) or HNSW's ef (candidate list)."""
@@ -126,6 +139,11 @@ def measure_setting(client, name, knob, value, sets, args) -> dict:
     }
 
 
+# %% [markdown]
+# ## The cheapest setting that meets the target
+
+
+# %%
 def choose(rows: list[dict], knob: str, target: float) -> dict | None:
     """The cheapest setting (smallest knob = least work) whose tuning recall meets the target."""
     meeting = [r for r in rows if r["tuning recall"] >= target]
@@ -137,6 +155,11 @@ def ratio_choice(rows: list[dict], target: float) -> dict:
     return max(rows, key=lambda r: target / r["batched ms/query"])
 
 
+# %% [markdown]
+# ## The rules: ef ≥ limit, 1 ≤ nprobe ≤ nlist
+
+
+# %%
 def engine_reason(message: str) -> str:
     """The informative part of a server error (it nests 'failed to search ...: ...: reason')."""
     parts = [part.strip() for part in re.split(r":\s+", message.replace("\n", " ")) if part.strip()]
@@ -173,6 +196,11 @@ def rule_demos(client, hnsw_collection: str, dim: int, ivf_build: dict) -> list[
     ]
 
 
+# %% [markdown]
+# ## Sweep one index's knob, and plot it
+
+
+# %%
 def plot(curves: dict, target: float, label: str) -> str:
     """Recall against the knob, cost against the knob, and recall against cost (the trade-off itself)."""
     fig, (by_knob, cost, tradeoff) = new_figure(15, 4.5, ncols=3)
@@ -235,6 +263,11 @@ def tune_one(client, info, index_type, knob, values, data, sets, args) -> tuple[
     return result, demos
 
 
+# %% [markdown]
+# ## Options, and build effort
+
+
+# %%
 def parse(argv):
     parser = cli.lesson_parser(__doc__)
     parser.add_argument(
@@ -302,6 +335,11 @@ def effort_sentence(effort: list[dict]) -> str:
     )
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     args = parse(argv)
     data = make_dataset(args.n, args.dim, args.queries, args.clusters, args.spread, args.seed)
@@ -346,5 +384,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

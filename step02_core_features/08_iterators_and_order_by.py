@@ -1,4 +1,6 @@
-"""Past the top-k limit: search_iterator, offset + limit, filter templates, ORDER BY and count(*), checked in NumPy.
+# %% [markdown]
+"""
+Past the top-k limit: search_iterator, offset + limit, filter templates, ORDER BY and count(*), checked in NumPy.
 
 What you learn
   - a search returns at most 16,384 hits (limit, and offset + limit, on a server); search_iterator pages
@@ -14,6 +16,7 @@ Run            python step02_core_features/08_iterators_and_order_by.py [--n 200
 Docs           docs/step02_core_features.md, section "08 검색 반복자, offset, 필터 템플릿, ORDER BY"
 """
 
+# %%
 from __future__ import annotations
 
 import time
@@ -33,6 +36,11 @@ EVENTS = PREFIX + "events"
 TOPK_LIMIT = 16384  # a server's maximum for limit and for offset + limit (quota: maxTopK / topk limit)
 
 
+# %% [markdown]
+# ## Past the top-k limit: search_iterator, offset + limit
+
+
+# %%
 # docs:begin iterator
 def create_events(client, dim: int) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
@@ -80,6 +88,11 @@ def page(client, query, offset: int, limit: int) -> list[int]:
 # docs:end
 
 
+# %% [markdown]
+# ## Filter templates, ORDER BY, count(*)
+
+
+# %%
 # docs:begin templating
 def templated_count(client, ages: list[int]) -> int:
     """A filter template: values travel beside the expression instead of being pasted into it (Milvus 2.5)."""
@@ -114,6 +127,11 @@ def counts_by_kind(client) -> list[dict]:
 # docs:end
 
 
+# %% [markdown]
+# ## The events
+
+
+# %%
 def load_events(client, base, age, kind) -> None:
     create_events(client, base.shape[1])
     for start in range(0, len(base), 5000):
@@ -126,6 +144,11 @@ def load_events(client, base, age, kind) -> None:
     client.load_collection(collection_name=EVENTS)
 
 
+# %% [markdown]
+# ## Beyond top-k and offsets, against the exact ranking
+
+
+# %%
 def beyond_topk(client, info, query, exact: np.ndarray, beyond: int, batch: int) -> dict:
     """One call above the limit; then the iterator, page by page, against the exact ranking."""
     with quiet_pymilvus():
@@ -171,6 +194,11 @@ def offsets(client, query, exact: np.ndarray) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## Templating, ORDER BY and counts, checked in NumPy
+
+
+# %%
 def templating(client, info, age, kind) -> dict:
     ages = [3, 5, 8, 13, 21, 34]
     expected = int(np.sum(np.isin(age, ages) & (np.array(kind) == "click")))
@@ -226,6 +254,11 @@ def aggregation(client, info, age, kind) -> dict:
     return result
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def main(argv=None) -> dict:
     parser = cli.lesson_parser(__doc__)
     parser.add_argument("--n", type=cli.int_range(2000, 500_000), default=20000)
@@ -284,5 +317,6 @@ def finish(info, results: dict) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)

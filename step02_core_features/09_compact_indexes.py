@@ -1,4 +1,6 @@
-"""Memory-saving and newer indexes: AUTOINDEX measured, IVF_RABITQ / HNSW_PQ / HNSW_PRQ / DISKANN where built.
+# %% [markdown]
+"""
+Memory-saving and newer indexes: AUTOINDEX measured, IVF_RABITQ / HNSW_PQ / HNSW_PRQ / DISKANN where built.
 
 What you learn
   - AUTOINDEX (the engine chooses the index and its parameters): what it reports, its recall@10 against
@@ -15,6 +17,7 @@ Run            python step02_core_features/09_compact_indexes.py [--n 3000] [--d
 Docs           docs/step02_core_features.md, section "09 메모리를 아끼는 인덱스"
 """
 
+# %%
 from __future__ import annotations
 
 import time
@@ -49,6 +52,11 @@ SCALAR = {  # field, index type, params, the capability it needs
 }
 
 
+# %% [markdown]
+# ## Build and search one index
+
+
+# %%
 # docs:begin build
 def build_params_for(index_type: str, n: int, dim: int) -> dict:
     """What each type is built with here; AUTOINDEX takes none (the engine decides)."""
@@ -95,6 +103,11 @@ def build_and_search(client, info, index_type: str, data) -> tuple[list, dict, f
 # docs:end
 
 
+# %% [markdown]
+# ## Memory per vector
+
+
+# %%
 def memory_row(index_type: str, n: int, dim: int) -> dict:
     """Bytes per vector from each type's arithmetic (sources in docs/step02_core_features.md, section 09)."""
     params = build_params_for(index_type, n, dim)
@@ -119,6 +132,11 @@ def memory_row(index_type: str, n: int, dim: int) -> dict:
     }
 
 
+# %% [markdown]
+# ## Vector indexes against exact NumPy search
+
+
+# %%
 def vector_indexes(client, info, data, truth) -> list[dict]:
     rows = []
     for index_type in COMPACT:
@@ -154,6 +172,11 @@ def lite_says(client, info, index_type: str, data) -> str:
         return exc.message.strip().splitlines()[0][:110]
 
 
+# %% [markdown]
+# ## Scalar indexes for filters
+
+
+# %%
 def scalar_indexes(client, info) -> list[dict]:
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -185,6 +208,11 @@ def scalar_indexes(client, info) -> list[dict]:
     return rows
 
 
+# %% [markdown]
+# ## Run the sections in order
+
+
+# %%
 def notes(row: dict, columns: tuple[str, ...]) -> dict:
     """One table row with the same columns for every index: figures, then why a row has none."""
     return {
@@ -234,5 +262,6 @@ def main(argv=None) -> dict:
     }
 
 
+# %%
 if __name__ == "__main__":
     cli.run(main)
