@@ -4,7 +4,9 @@ nbclient and prints what the script prints.
 
 Each of those runs twice, as a script and as a notebook, each on a Milvus Lite file of its own. Measured on
 the 2-core machine while other work ran (load ~4), script / notebook: 1.1 3 / 3 s, 1.2 4 / 6 s, 1.3 3 / 4 s,
-2.3 19 / 15 s, 2.4 26 / 27 s: about 110 s in all.
+2.3 19 / 15 s, 2.4 26 / 27 s: about 110 s in all. Then, one at a time at load 3-5: 1.4 14 / 16 s, 1.5 4 / 7 s,
+1.6 10 / 10 s, 2.1 76 / 58 s, 2.2 203 / 223 s and 216 / 162 s, 2.8 18 / 18 s, 2.9 15 / 12 s: 2.2 alone is
+about half of the module's time, and its notebook's last cell took up to 223 of the 300 s a cell may take.
 """
 
 from __future__ import annotations
@@ -53,10 +55,8 @@ def test_no_cell_marker_inside_a_docs_region(lesson):
 
 
 def test_the_lessons_assigned_so_far_mark_their_cells():
-    # the rest convert in the light format until they get markers too
-    assert {"1.1", "1.2", "1.3", "2.3", "2.4", "3.2", "3.3", "4.6", "5.1", "5.2", "5.3", "5.4", "5.6"} <= set(
-        ids(MARKED)
-    )
+    # every lesson but 2.5-2.7, which are checked with the change that marked them
+    assert set(ids(LESSONS)) - {"2.5", "2.6", "2.7"} <= set(ids(MARKED))
 
 
 @pytest.mark.parametrize("lesson", MARKED, ids=ids(MARKED))
