@@ -80,6 +80,7 @@ def test_insert_and_search_figures():
     assert metrics["ip_equals_cosine_normalised"]
 
 
+@pytest.mark.engine_neutral
 @pytest.mark.parametrize("lesson", STEP1)
 def test_runs_twice_from_another_directory(lesson, tmp_path):
     """Idempotent and cwd-independent: two runs in a row from a directory outside the repo."""
@@ -89,6 +90,7 @@ def test_runs_twice_from_another_directory(lesson, tmp_path):
         assert "Traceback" not in done.stderr
 
 
+@pytest.mark.engine_neutral
 @pytest.mark.parametrize("lesson", STEP1)
 def test_dead_uri_fails_fast_with_one_message(lesson, tmp_path):
     start = time.monotonic()
@@ -102,6 +104,7 @@ def test_dead_uri_fails_fast_with_one_message(lesson, tmp_path):
     assert len(done.stderr.strip().splitlines()) <= 3
 
 
+@pytest.mark.engine_neutral
 def test_lite_path_in_milvus_uri_works_from_a_plain_shell(tmp_path):
     """A learner's `MILVUS_URI=./my.db python lesson.py`: pymilvus rejects a file path at import,
     so every lesson must import `common` (which moves it aside) before pymilvus."""

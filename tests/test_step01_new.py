@@ -90,6 +90,7 @@ def test_upsert_and_delete(engine_info):
     assert visible == (0 if engine_info.has("collection_ttl") else 50)
 
 
+@pytest.mark.engine_neutral
 @pytest.mark.parametrize("lesson", [SCHEMA, UPSERT])
 def test_new_step1_lessons_run_twice_from_another_directory(lesson, tmp_path):
     for _ in range(2):

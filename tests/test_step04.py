@@ -60,6 +60,7 @@ def check_streaming(result: dict, events: int) -> None:
     assert result["throughput_eps"] > 0
 
 
+@pytest.mark.engine_neutral
 def test_streaming_overlap_check_can_fail():
     """The no-overlap assertion above means something: overlapping intervals are counted, touching ones are not."""
     from common.streaming_proofs import overlapping

@@ -54,6 +54,7 @@ def test_databases_and_snapshots(engine_info):
     assert result["tenants"]["left_after_drop"] == []
 
 
+@pytest.mark.engine_neutral
 @pytest.mark.parametrize("lesson", [BULK, TENANCY])
 def test_new_step4_lessons_run_twice_from_another_directory(lesson, tmp_path):
     for _ in range(2):

@@ -246,6 +246,7 @@ def test_blue_green_switch_under_load():
     assert result["after_rollback_versions_settled"] == [1]
 
 
+@pytest.mark.engine_neutral
 @pytest.mark.lesson
 def test_ab_testing_never_declares_a_winner_too_early():
     result = run_lesson("step05_production/04_ab_testing.py", "--n", "10000", "--requests", "1200")
