@@ -88,8 +88,10 @@ docs-output: venv server-venv
 	$(PY) -m course.docs_output
 
 # The Lite pass uses a throwaway database file; the server pass starts the
-# embedded server on a temporary data directory and always stops it.
-test: test-lite test-server test-secure
+# embedded server on a temporary data directory and always stops it. The server
+# passes run beside the Lite pass (course/test_passes.py; --serial for one after the other).
+test: venv server-venv
+	$(PY) -m course.test_passes
 
 test-lite: venv
 	@echo "=== pass 1: unit tests + lessons on Milvus Lite ==="

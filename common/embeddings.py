@@ -154,9 +154,12 @@ class EmbeddingCache:
     def _save(self) -> None:
         keys = np.array(list(self._vectors))
         vectors = np.stack(list(self._vectors.values()))
-        tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=keys, vectors=vectors)
-        tmp.replace(self.path)  # atomic: a crash never leaves half a cache
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")  # two runs at once never share one
+        try:
+            np.savez(tmp, keys=keys, vectors=vectors)
+            tmp.replace(self.path)  # atomic: a crash never leaves half a cache
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def cached_vectors(texts: list[str], setting: str = "EMBEDDING_MODEL") -> tuple[str, np.ndarray] | None:

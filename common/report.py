@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -97,9 +98,14 @@ def _jsonable(value):
 
 
 def save_json(name: str, data) -> Path:
-    """Write ``data`` to ``reports/<name>.json`` and return the path."""
+    """Write ``data`` to ``reports/<name>.json`` (through a temporary file beside it) and return the path."""
     path = reports_dir() / f"{name}.json"
-    path.write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+        os.replace(partial, path)  # a reader sees the old report or the new one, never half of one
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
@@ -108,9 +114,14 @@ def save_figure(fig, name: str) -> Path:
     import matplotlib.pyplot as plt
 
     path = reports_dir() / f"{name}.png"
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(partial, dpi=110, format="png")
+        os.replace(partial, path)  # as in save_json: the old figure or the new one
+    finally:
+        partial.unlink(missing_ok=True)
+        plt.close(fig)
     return path
 
 

@@ -2,7 +2,8 @@
 stay outside the docs regions, and a notebook of a Step 1-2 lesson that marks its cells runs under
 nbclient and prints what the script prints.
 
-Each of those runs twice, as a script and as a notebook, each on a Milvus Lite file of its own, with the same
+Each of those runs twice, as a script from a folder outside the repository and then as a notebook over the same
+Milvus Lite file (so it is also the lesson's rerun test), with the same
 flags (FLAGS: the notebook's last cell becomes ``cli.run(main, [flags])``, as a learner may write it), small
 enough that the module stays a few minutes: at the lessons' default sizes the fourteen notebooks took about
 eleven minutes on this 2-core machine (2.2 alone 3-7 minutes), which a fresh clone's test run cannot afford.
@@ -157,13 +158,15 @@ def normalised(text: str, uri: str) -> list[str]:
     """Output lines with the database path, numbers and table padding taken out (timings differ per run)."""
     text = text.replace(uri, "<uri>")
     text = re.sub(r"\d+(?:[.,]\d+)*", "#", text)
+    # 2.2's cost-ratio rule picks by measured time, so whether its pick misses the target differs between runs
+    text = text.replace(" — misses the target", "")
     return [re.sub(r"[ -]+", " ", line).strip() for line in text.splitlines() if line.strip()]
 
 
-def script_output(lesson, uri: str) -> str:
+def script_output(lesson, uri: str, cwd) -> str:
     done = subprocess.run(
         [sys.executable, str(lesson.path), *FLAGS.get(lesson.id, [])],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
@@ -189,13 +192,15 @@ def notebook_outputs(lesson, uri: str, monkeypatch) -> tuple[str, list]:
 
 @pytest.mark.parametrize("lesson", EXECUTED, ids=ids(EXECUTED))
 def test_the_notebook_runs_and_prints_what_the_script_prints(lesson, tmp_path, monkeypatch):
-    script_uri, notebook_uri = str(tmp_path / "script" / "course.db"), str(tmp_path / "notebook" / "course.db")
-    (tmp_path / "script").mkdir()
-    (tmp_path / "notebook").mkdir()
+    """The script from a folder outside the repository, then the notebook over the same database: the second run
+    finds the first one's collections, so this is also the lesson's rerun (idempotent, independent of cwd)."""
+    uri, elsewhere = str(tmp_path / "db" / "course.db"), tmp_path / "elsewhere"
+    (tmp_path / "db").mkdir()
+    elsewhere.mkdir()
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
-    expected = script_output(lesson, script_uri)
-    stdout, outputs = notebook_outputs(lesson, notebook_uri, monkeypatch)
+    expected = script_output(lesson, uri, cwd=elsewhere)
+    stdout, outputs = notebook_outputs(lesson, uri, monkeypatch)
     assert not [o for o in outputs if o.output_type == "error"]
     figures = [o for o in outputs if o.output_type == "display_data"]
     assert len(figures) == 1 and "'headline':" in figures[0].data["text/plain"], "the last cell shows main()'s figures"
-    assert normalised(stdout, notebook_uri) == normalised(expected, script_uri)
+    assert normalised(stdout, uri) == normalised(expected, uri)

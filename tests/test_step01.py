@@ -82,16 +82,6 @@ def test_insert_and_search_figures():
 
 @pytest.mark.engine_neutral
 @pytest.mark.parametrize("lesson", STEP1)
-def test_runs_twice_from_another_directory(lesson, tmp_path):
-    """Idempotent and cwd-independent: two runs in a row from a directory outside the repo."""
-    for _ in range(2):
-        done = run_lesson_script(lesson, *SMALL.get(lesson, []), cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "Traceback" not in done.stderr
-
-
-@pytest.mark.engine_neutral
-@pytest.mark.parametrize("lesson", STEP1)
 def test_dead_uri_fails_fast_with_one_message(lesson, tmp_path):
     start = time.monotonic()
     done = run_lesson_script(lesson, cwd=tmp_path, env={"MILVUS_URI": "http://127.0.0.1:1"}, timeout=60)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import expected_for, run_lesson, run_lesson_script
+from tests.helpers import expected_for, run_lesson
 
 pytestmark = pytest.mark.lesson
 
@@ -88,12 +88,3 @@ def test_upsert_and_delete(engine_info):
         assert deletes["compaction"] in ("Completed", "Executing")  # asynchronous: waited for up to 15 s
     visible = result["ttl"]["visible_after_ttl"]
     assert visible == (0 if engine_info.has("collection_ttl") else 50)
-
-
-@pytest.mark.engine_neutral
-@pytest.mark.parametrize("lesson", [SCHEMA, UPSERT])
-def test_new_step1_lessons_run_twice_from_another_directory(lesson, tmp_path):
-    for _ in range(2):
-        done = run_lesson_script(lesson, "--n", "200" if lesson == SCHEMA else "400", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "Traceback" not in done.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.config import REPO_ROOT
+from common.report import reports_dir
 
 import pytest
 
@@ -65,7 +65,7 @@ def test_index_comparison(engine_info):
     ],
 )
 def test_index_comparison_refuses_an_index_list_it_cannot_compare(argv, message, tmp_path):
-    report = REPO_ROOT / "reports" / "step02_index_comparison.json"
+    report = reports_dir() / "step02_index_comparison.json"
     before = report.read_bytes() if report.exists() else None
     done = run_lesson_script("step02_core_features/01_index_comparison.py", *argv, cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done
