@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 
 from common import cli
-from common.config import load_settings, resolve_uri
+from common.config import REPO_ROOT, load_settings, read_env_file, resolve_uri
 from common.connection import quiet_pymilvus
 from common.engine import REFUSED
+from common.errors import BadInput
 from common.metrics import Stopwatch
 from common.report import heading, table
 from common.rows import count_rows, drop_if_exists
@@ -240,14 +241,20 @@ def create_target(client, name: str, dim: int) -> None:
     )
 
 
+def minio_login() -> tuple[str, str]:
+    """The login docker-compose.yml gives its MinIO: MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from the environment
+    or .env (`make secrets` writes them). There is no default login to fall back on."""
+    saved = read_env_file(REPO_ROOT / ".env")
+    user, password = (os.environ.get(key) or saved.get(key, "") for key in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"))
+    if not (user and password):
+        raise BadInput("MINIO_ROOT_USER and MINIO_ROOT_PASSWORD are not set", "make secrets writes them to .env")
+    return user, password
+
+
 def upload(files: list[list[str]], endpoint: str, prefix: str) -> list[list[str]]:
     """Put the files in the bucket the server reads (docker-compose.yml's MinIO); returns their object keys."""
-    store = Minio(
-        endpoint,
-        access_key=os.environ.get("MINIO_ACCESS_KEY", "minioadmin"),
-        secret_key=os.environ.get("MINIO_SECRET_KEY", "minioadmin"),
-        secure=False,
-    )
+    user, password = minio_login()
+    store = Minio(endpoint, access_key=user, secret_key=password, secure=False)
     keys = []
     for unit in files:
         keys.append([f"{prefix}/{Path(path).name}" for path in unit])
