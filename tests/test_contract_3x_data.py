@@ -19,6 +19,7 @@ import sys
 from concurrent import futures
 
 from common.config import REPO_ROOT
+from common.errors import CourseError
 
 import grpc
 import pytest
@@ -288,3 +289,19 @@ def test_snapshot_and_restore_requests(server):
     assert (restore.collection_name, restore.target_collection_name) == ("s4_l8_source", "s4_l8_restored")
     assert server.requests("Flush") and server.requests("GetRestoreSnapshotState")
     assert "state" in result
+
+
+def test_no_lesson_falls_back_to_a_default_minio_login(monkeypatch, tmp_path):
+    """The lessons log in to MinIO with what .env holds, as the compose file does; the well-known default is
+    nowhere in the code, and without a login the bulk-import lesson says what to set."""
+    sources = [p for p in REPO_ROOT.glob("step0*/*.py")] + list((REPO_ROOT / "common").glob("*.py"))
+    assert not [p.name for p in sources if "minioadmin" in p.read_text(encoding="utf-8")]
+    lesson = load("step04_advanced/07_bulk_import.py")
+    monkeypatch.setattr(lesson, "REPO_ROOT", tmp_path)  # no .env there
+    for key in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(CourseError, match="MINIO_ROOT_USER and MINIO_ROOT_PASSWORD are not set"):
+        lesson.minio_login()
+    monkeypatch.setenv("MINIO_ROOT_USER", "course")
+    monkeypatch.setenv("MINIO_ROOT_PASSWORD", "a-long-secret")
+    assert lesson.minio_login() == ("course", "a-long-secret")
