@@ -103,7 +103,8 @@ class QueryLoad:
                 hits = search_through_alias(self.client, q)
                 entry = (time.monotonic(), hits[0]["entity"]["version"] if hits else None, "")
             except Exception as exc:  # noqa: BLE001 - every failure is counted, that is the measurement
-                entry = (time.monotonic(), None, type(exc).__name__)
+                reason = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[:1]
+                entry = (time.monotonic(), None, ": ".join([type(exc).__name__, *reason])[:160])
             with self.lock:
                 self.log.append(entry)
 
