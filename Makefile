@@ -47,7 +47,8 @@ run: venv
 	$(PY) -m course.curriculum run $(LESSONS)
 
 # Every lesson on a fresh Milvus Lite file, timed against its budget: fails when one is over, or the total
-# passes 8 minutes (budgets are for an idle 2-core machine; run it with nothing else going on).
+# passes TOTAL_BUDGET_S in course/curriculum.py (budgets are for an idle 2-core machine; run it with
+# nothing else going on).
 bench: venv
 	tmp=$$(mktemp -d) && MILVUS_URI=$$tmp/bench.db $(PY) -m course.curriculum run --check-budget $(LESSONS); status=$$?; rm -rf $$tmp; exit $$status
 
