@@ -59,7 +59,9 @@ def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
     """SIGTERM the child's process group, then SIGKILL it after ``timeout``; never raises.
 
     Returns when no process of the group is left, not just the direct child: a launcher may exit
-    before what it started (the embedded server's etcd keeps its ports until it is gone).
+    before what it started (the embedded server's etcd keeps its ports until it is gone). It gives up
+    ``timeout`` after the SIGKILL: a process stuck in the kernel, or a group id the system has since
+    given to another user's process, must not hang the caller.
     """
     if process is None:
         return
@@ -67,7 +69,10 @@ def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
         os.killpg(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while process.poll() is None or group_alive(process.pid):
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline + timeout:
+            return
+        if now > deadline:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
         time.sleep(0.05)
