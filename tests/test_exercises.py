@@ -21,14 +21,14 @@ import pytest
 pytestmark = pytest.mark.lesson
 
 
-def grader(*argv: str) -> subprocess.CompletedProcess:
+def grader(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "course.grader", *argv],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=600,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -96,7 +96,7 @@ def test_the_nullable_fields_exercise_is_graded_where_the_engine_has_them_and_sk
         assert rows(done.stdout) == {"1.5": "pass"} and "IS NULL" in line, done.stdout
     else:  # the 2.3.5 server: a named skip, never a pass, and the answer is not even run
         assert rows(done.stdout) == {"1.5": "skipped"}, done.stdout
-        assert f"skipped: needs nullable_fields (have {info.label})" in line, done.stdout
+        assert f"skipped: needs nullable_fields (Milvus 2.5+; have {info.label})" in line, done.stdout
     template = grader("--ex", "1.5")
     if info.has("nullable_fields"):
         assert template.returncode == 1 and re.search(
@@ -104,6 +104,18 @@ def test_the_nullable_fields_exercise_is_graded_where_the_engine_has_them_and_sk
         )
     else:
         assert template.returncode == 0 and "skipped: needs nullable_fields" in template.stdout, template.stdout
+
+
+def test_an_assumed_version_grades_nothing_the_real_server_lacks(engine_info):
+    if engine_info.kind != "server" or engine_info.version >= (2, 5, 0):
+        pytest.skip(f"needs a server older than 2.5 to assume 3.0.2 on (have {engine_info.label})")
+    for exercise, capability in NEEDS.items():  # 1.4 would send a TIMESTAMPTZ field, which 2.3.5 exits on
+        done = grader("--ex", exercise, "--solutions", env={"MILVUS_ASSUME_VERSION": "3.0.2"})
+        assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+        assert rows(done.stdout) == {exercise: "skipped"}, done.stdout
+        assert f"skipped: needs {capability} (Milvus " in done.stdout, done.stdout
+        assert f"the engine is {engine_info.actual_label}, assumed newer" in done.stdout, done.stdout
+    assert rows(grader("--ex", "1.1", "--solutions").stdout) == {"1.1": "pass"}  # the server is still up
 
 
 @pytest.mark.engine_neutral

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.engine import EngineInfo, describe
 from course.grading.sandbox import Answer, Engine, Opaque, Schema
 
 import numpy as np
@@ -13,6 +14,20 @@ from pymilvus import DataType, MilvusClient
 
 class NotGradable(Exception):
     """The engine or machine lacks what the exercise needs: an explicit, named skip."""
+
+
+def require(info: EngineInfo, capability: str, since: str) -> None:
+    """Raise NotGradable, by name, unless the engine really runs ``capability`` (new in Milvus ``since``).
+
+    MILVUS_ASSUME_VERSION describes an older server as a newer one, so that lessons take the newer
+    branches and name each refusal. A grader cannot judge an answer on a server that does not run the
+    feature (it would fail a correct answer, and a 2.3.5 server exits when asked for a TIMESTAMPTZ
+    field), so what the real server lacks is not graded, and nothing for it is sent.
+    """
+    if not info.has(capability):
+        raise NotGradable(f"needs {capability} (Milvus {since}+; have {info.label})")
+    if info.assumed and not describe(info.kind, info.actual_version).has(capability):
+        raise NotGradable(f"needs {capability} (Milvus {since}+; the engine is {info.actual_label}, assumed newer)")
 
 
 @dataclass(frozen=True)

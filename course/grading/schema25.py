@@ -7,7 +7,7 @@ send price as None, leave stock out, or leave out both, each kind in its own ins
 
 from __future__ import annotations
 
-from course.grading.common import Context, Failed, NotGradable, Problem, Result, all_rows, kind, selected_ids
+from course.grading.common import Context, Failed, Problem, Result, all_rows, kind, require, selected_ids
 from course.grading.sandbox import Schema
 
 import numpy as np
@@ -171,8 +171,7 @@ def filter_problems(ctx: Context, stored: list[tuple[str, dict]]) -> tuple[list[
 
 def check_nullable(ctx: Context) -> Result:
     info = ctx.engine.info
-    if not info.has("nullable_fields"):
-        raise NotGradable(info.skip_reason("nullable_fields").removeprefix("skipped: "))
+    require(info, "nullable_fields", "2.5")
     value = ctx.answer().call(timeout=ctx.timeout)
     if not isinstance(value, Schema):
         raise Failed(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from course.grading.common import Context, Failed, NotGradable, Problem, Result, fill, fresh, kind, selected_ids
+from course.grading.common import Context, Failed, Problem, Result, fill, fresh, kind, require, selected_ids
 
 import numpy as np
 from pymilvus import DataType
@@ -39,8 +39,7 @@ def event_times(rng, n: int) -> list[str]:
 
 
 def check_time_window(ctx: Context) -> Result:
-    if not ctx.engine.info.has("timestamptz"):
-        raise NotGradable(f"needs timestamptz (Milvus 2.6.6+; have {ctx.engine.info.label})")
+    require(ctx.engine.info, "timestamptz", "2.6.6")
     rng, n = ctx.rng, 900
     times = event_times(rng, n)
     expression = ctx.answer().call(timeout=ctx.timeout)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from course.grading.common import Context, Failed, NotGradable, Problem, Result, fill, fresh, kind, selected_ids
+from course.grading.common import Context, Failed, Problem, Result, fill, fresh, kind, require, selected_ids
 
 import numpy as np
 from pymilvus import DataType, Function, FunctionType
@@ -33,8 +33,7 @@ def words(text: str) -> set[str]:
 
 
 def check_text_match(ctx: Context) -> Result:
-    if not ctx.engine.info.has("text_match"):
-        raise NotGradable(f"needs text_match (Milvus 2.5+; have {ctx.engine.info.label})")
+    require(ctx.engine.info, "text_match", "2.5")
     rng, n = ctx.rng, 1500
     texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 6))) for _ in range(n)]
     for j, text in enumerate(BOUNDARY_TEXTS):
@@ -85,8 +84,7 @@ def decay_factor(age: np.ndarray, rule: dict) -> np.ndarray:
 
 
 def check_decay(ctx: Context) -> Result:
-    if not ctx.engine.info.has("decay_ranker"):
-        raise NotGradable(f"needs decay_ranker (Milvus 2.6+; have {ctx.engine.info.label})")
+    require(ctx.engine.info, "decay_ranker", "2.6")
     params = ctx.answer().call(timeout=ctx.timeout)
     if not isinstance(params, dict) or set(params) != DECAY_KEYS:
         raise Failed(
