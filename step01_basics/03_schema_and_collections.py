@@ -19,7 +19,7 @@ Docs           docs/step01_basics.md, section "03 스키마와 컬렉션"
 # %%
 from __future__ import annotations
 
-from common import cli
+from common import cli, indexes
 from common.connection import quiet_pymilvus
 from common.data import clustered_vectors
 from common.report import heading, table
@@ -96,24 +96,25 @@ def book_schema(dim: int):
     return schema
 
 
-def book_index():
+def book_index(info):
     """Index parameters: which field to index, how, and with which distance metric."""
     index_params = MilvusClient.prepare_index_params()  # an empty list of index definitions
     index_params.add_index(
         field_name="embedding",  # the vector field to index
         index_type="HNSW",  # a graph index; Step 2 compares FLAT, IVF_*, HNSW, ...
         metric_type="COSINE",  # how similarity is scored: L2, IP or COSINE (lesson 1.4 compares them)
-        params={"M": 16, "efConstruction": 64},  # HNSW: links per node, build-time candidate list
+        # engine_build_params: in the form this engine reads (Milvus Lite would drop separate keys, lesson 2.1)
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 64}),  # HNSW: links, build-time list
     )
     return index_params
 
 
-def create_books(client, dim: int) -> None:
+def create_books(client, info, dim: int) -> None:
     """Create the collection with its schema and index in one call: it is loaded and ready to search."""
     client.create_collection(
         collection_name=BOOKS,  # letters, digits and underscores; unique per database
         schema=book_schema(dim),  # the fields above
-        index_params=book_index(),  # given here, the collection is indexed and loaded at once
+        index_params=book_index(info),  # given here, the collection is indexed and loaded at once
         consistency_level="Strong",  # reads see every earlier write (lesson 1.4 measures the cost)
     )
 
@@ -274,9 +275,9 @@ def try_vector_type(client: MilvusClient, info, capability, dtype, index_type, m
 
 
 # %%
-def create_and_describe(client, dim: int) -> tuple[list[dict], dict]:
+def create_and_describe(client, info, dim: int) -> tuple[list[dict], dict]:
     heading("1. Create a collection from a schema")
-    create_books(client, dim)
+    create_books(client, info, dim)
     print(
         f"created {BOOKS!r}; has_collection → {client.has_collection(BOOKS)}; "
         f"load state → {client.get_load_state(BOOKS)['state'].name}"
@@ -291,7 +292,10 @@ def create_and_describe(client, dim: int) -> tuple[list[dict], dict]:
         f"dynamic fields: {description['enable_dynamic_field']}; "
         f"consistency: {description.get('consistency_level_name', '?')}; shards: {description.get('num_shards')}"
     )
-    return fields, description
+    index = client.describe_index(collection_name=BOOKS, index_name="embedding")
+    built = indexes.reported_build_params(index)
+    print(f"index on 'embedding': {index['index_type']}, {index['metric_type']}, built with {built}")
+    return fields, dict(description, build_params=built)
 
 
 def insert_and_read(client, dim: int) -> tuple[int, list[dict]]:
@@ -321,7 +325,7 @@ def main(argv=None) -> dict:
 
     with cli.engine(args.uri) as (client, info):
         drop_if_exists(client, BOOKS, RENAMED)
-        fields, _ = create_and_describe(client, args.dim)
+        fields, description = create_and_describe(client, info, args.dim)
         row_count, sample = insert_and_read(client, args.dim)
 
         heading("4. Rename, then drop")
@@ -351,6 +355,7 @@ def main(argv=None) -> dict:
         f"{len(outcomes) - len(skipped)}/{len(outcomes)} extra vector types",
         "engine": info.kind,
         "fields": {f["field"]: f["type"] for f in fields},
+        "build_params": description["build_params"],
         "rows": row_count,
         "rows_after_rename": kept,
         "filtered_rows": len(sample),

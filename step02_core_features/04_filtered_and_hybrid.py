@@ -23,7 +23,7 @@ Docs           docs/step02_core_features.md, section "04 필터와 하이브리�
 # %%
 from __future__ import annotations
 
-from common import cli
+from common import cli, indexes
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k, time_calls
@@ -415,7 +415,7 @@ def bad_filter(client) -> str:
 
 
 # %%
-def load_products(client, data, cols, n: int) -> None:
+def load_products(client, info, data, cols, n: int) -> None:
     create_products(client, data.base.shape[1])
     rows = vector_rows(
         data.base,
@@ -430,7 +430,10 @@ def load_products(client, data, cols, n: int) -> None:
     client.flush(collection_name=PRODUCTS)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="COSINE",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     client.create_index(collection_name=PRODUCTS, index_params=index_params)
     client.load_collection(collection_name=PRODUCTS)
@@ -510,7 +513,7 @@ def main(argv=None) -> dict:
     cols = make_products(args.n, rng)
     with cli.engine(args.uri) as (client, info):
         drop_if_exists(client, PRODUCTS, TWO_VECTORS, ARTICLES)
-        load_products(client, data, cols, args.n)
+        load_products(client, info, data, cols, args.n)
         results = scalar_sections(client, info, data, cols, args.ef)
         results.update(multi_vector_sections(client, info, data, rng))
         heading("7. A malformed filter")

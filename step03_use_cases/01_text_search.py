@@ -37,7 +37,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from common import cli
+from common import cli, indexes
 from common.connection import quiet_pymilvus, verify_engine
 from common.embeddings import EmbeddingCache, load_model
 from common.errors import BadInput
@@ -112,14 +112,14 @@ def text_schema(dim: int, with_bm25: bool):
     return schema
 
 
-def build(client, name: str, passages: list[dict], vectors: np.ndarray, with_bm25: bool) -> None:
+def build(client, info, name: str, passages: list[dict], vectors: np.ndarray, with_bm25: bool) -> None:
     """Create the collection with its indexes, insert passages with their vectors, flush, load."""
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
         field_name="embedding",
         index_type="HNSW",
         metric_type="COSINE",  # MiniLM: cosine
-        params={"M": 16, "efConstruction": 128},
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     if with_bm25:
         index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
@@ -290,13 +290,13 @@ def build_all(client, info, docs: tuple, faq: tuple) -> tuple[bool, str | None]:
     use_bm25 = info.has("bm25")
     try:
         with quiet_pymilvus():  # a refusal is reported by the caller; pymilvus would also log a traceback
-            build(client, DOCS, *docs, use_bm25)
-            build(client, FAQ, *faq, use_bm25)
+            build(client, info, DOCS, *docs, use_bm25)
+            build(client, info, FAQ, *faq, use_bm25)
         return use_bm25, None
     except MilvusException as exc:  # only when the engine was described as newer than it is
         refused = info.refusal(exc)
-        build(client, DOCS, *docs, False)
-        build(client, FAQ, *faq, False)
+        build(client, info, DOCS, *docs, False)
+        build(client, info, FAQ, *faq, False)
         return False, refused
 
 

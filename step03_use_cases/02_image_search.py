@@ -26,7 +26,7 @@ Docs           docs/step03_use_cases.md, section "02 이미지 검색"
 # %%
 from __future__ import annotations
 
-from common import cli
+from common import cli, indexes
 from common.config import load_settings
 from common.data import exact_topk
 from common.embeddings import load_model
@@ -82,7 +82,9 @@ def clip_features(model, images: np.ndarray) -> np.ndarray:
 
 # %%
 # docs:begin index-search
-def index_images(client, collection: str, features: np.ndarray, labels, ink, rows: np.ndarray, metric: str) -> None:
+def index_images(
+    client, info, collection: str, features: np.ndarray, labels, ink, rows: np.ndarray, metric: str
+) -> None:
     """One row per image: its feature vector plus metadata (digit label, ink density) to filter on."""
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -94,7 +96,7 @@ def index_images(client, collection: str, features: np.ndarray, labels, ink, row
         field_name="embedding",
         index_type="HNSW",
         metric_type=metric,  # L2 pixels, COSINE CLIP
-        params={"M": 16, "efConstruction": 128},
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     drop_if_exists(client, collection)
     # Bounded: rows are flushed before load, so searches see them without the server's Strong wait.
@@ -141,8 +143,8 @@ def precision_at_k(results: list[list[dict]], query_labels) -> float:
     return float(np.mean([np.mean([h["label"] == label for h in row]) for row, label in zip(results, query_labels)]))
 
 
-def evaluate(client, collection, name, features, labels, ink, indexed, queries, metric) -> dict:
-    index_images(client, collection, features, labels, ink, indexed, metric)
+def evaluate(client, info, collection, name, features, labels, ink, indexed, queries, metric) -> dict:
+    index_images(client, info, collection, features, labels, ink, indexed, metric)
     results = search(client, collection, features[queries], metric)
     truth, _ = exact_topk(features[indexed], features[queries], K, metric)
     found = [[h["id"] for h in row] for row in results]
@@ -224,12 +226,13 @@ def save_grid(images, labels, queries, results) -> str:
 
 
 # %%
-def feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, pca_dim: int):
+def feature_rows(client, info, images, pixels, labels, ink, indexed, queries, clip, pca_dim: int):
     """precision@10 for raw pixels, PCA of pixels, and CLIP when a model is configured."""
     rows = [
-        evaluate(client, PIXELS, "pixels / 16", pixels, labels, ink, indexed, queries, "L2"),
+        evaluate(client, info, PIXELS, "pixels / 16", pixels, labels, ink, indexed, queries, "L2"),
         evaluate(
             client,
+            info,
             PCA,
             f"PCA-{pca_dim} of pixels",
             pca_features(pixels, indexed, pca_dim),
@@ -244,7 +247,7 @@ def feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, pc
     if clip:
         clip_vectors = clip_features(clip, images)
         rows.append(
-            evaluate(client, CLIP, "CLIP image embedding", clip_vectors, labels, ink, indexed, queries, "COSINE")
+            evaluate(client, info, CLIP, "CLIP image embedding", clip_vectors, labels, ink, indexed, queries, "COSINE")
         )
         clip_text = text_to_image(client, clip, "COSINE")
     return rows, clip_text
@@ -287,7 +290,7 @@ def main(argv=None) -> dict:
 
     with cli.engine(args.uri) as (client, info):
         heading(f"1. {len(indexed)} indexed digits, {len(queries)} held-out queries; path: {path}")
-        rows, clip_text = feature_rows(client, images, pixels, labels, ink, indexed, queries, clip, args.pca_dim)
+        rows, clip_text = feature_rows(client, info, images, pixels, labels, ink, indexed, queries, clip, args.pca_dim)
         random_baseline = float(np.mean([np.mean(labels[indexed] == label) for label in labels[queries]]))
         table(rows)
         print(f"random baseline (a random image has the query's label): precision@10 {random_baseline:.3f}")

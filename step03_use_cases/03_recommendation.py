@@ -28,7 +28,7 @@ Docs           docs/step03_use_cases.md, section "03 추천"
 # %%
 from __future__ import annotations
 
-from common import cli
+from common import cli, indexes
 from common.metrics import Stopwatch, time_calls
 from common.report import heading, save_json, table
 from common.rows import drop_if_exists, vector_rows
@@ -103,7 +103,7 @@ def implicit_als(
 
 # %%
 # docs:begin items
-def index_items(client, vectors: np.ndarray, category: np.ndarray, popularity: np.ndarray) -> None:
+def index_items(client, info, vectors: np.ndarray, category: np.ndarray, popularity: np.ndarray) -> None:
     """Item vectors from the factorisation, with the category to filter on."""
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -113,7 +113,10 @@ def index_items(client, vectors: np.ndarray, category: np.ndarray, popularity: n
     index_params = MilvusClient.prepare_index_params()
     # Inner product: the score the factorisation was trained to predict (not cosine: the norm carries popularity)
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="IP",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     drop_if_exists(client, ITEMS)
     client.create_collection(
@@ -353,7 +356,7 @@ def main(argv=None) -> dict:
             f"{args.users} users × {args.items} items, {sum(map(len, train))} training clicks; trained in "
             f"{train_time.seconds:.1f} s"
         )
-        index_items(client, item_vectors, category, popularity)
+        index_items(client, info, item_vectors, category, popularity)
 
         user_vectors = [fold_in(item_vectors, history, args.alpha, args.reg) for history in train]
         overall = overall_section(client, user_vectors, train, test, by_popularity, args.items)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from common import cli
+from common import cli, indexes
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
@@ -154,7 +154,7 @@ def create(client, name: str, dim: int, with_index: bool) -> None:
     )
 
 
-def fill_then_index(client, vectors: np.ndarray) -> None:
+def fill_then_index(client, info, vectors: np.ndarray) -> None:
     """Insert and flush everything first, then build the HNSW index once over sealed segments, then load."""
     create(client, SEARCH, vectors.shape[1], with_index=False)
     for start in range(0, len(vectors), 5000):
@@ -165,7 +165,10 @@ def fill_then_index(client, vectors: np.ndarray) -> None:
     client.flush(collection_name=SEARCH)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="COSINE",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     client.create_index(collection_name=SEARCH, index_params=index_params)
     client.load_collection(collection_name=SEARCH)
@@ -300,7 +303,7 @@ def main(argv=None) -> dict:
     uri = resolve_uri(args.uri) if args.uri else load_settings().milvus_uri
     with cli.engine(args.uri) as (client, info):
         drop_if_exists(client, SEARCH, INSERTS)
-        fill_then_index(client, data.base)
+        fill_then_index(client, info, data.base)
         for q in data.queries[:20].tolist():  # warm up: the first searches also load index files
             client.search(SEARCH, [q], limit=K, consistency_level="Bounded")
 

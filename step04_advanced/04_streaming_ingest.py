@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import time
 
-from common import cli, streaming_proofs
+from common import cli, indexes, streaming_proofs
 from common.config import load_settings
 from common.connection import precheck, quiet_pymilvus
 from common.errors import CourseError
@@ -115,7 +115,7 @@ def to_rows(events: list[dict]) -> list[dict]:
 
 # %%
 # docs:begin collection
-def ensure_collection(client, collection: str) -> None:
+def ensure_collection(client, info, collection: str) -> None:
     """The events collection: the event's key is the primary key; its version travels with it."""
     from pymilvus import DataType, MilvusClient
 
@@ -128,7 +128,10 @@ def ensure_collection(client, collection: str) -> None:
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=DIM)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="L2",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     client.create_collection(
         collection_name=collection, schema=schema, index_params=index_params, consistency_level="Strong"
@@ -284,7 +287,7 @@ def run_experiments(session: streaming_proofs.Session, args) -> dict:
     with cli.engine(session.uri) as (client, info):
         drop_if_exists(client, *names)
         for name in names:
-            ensure_collection(client, name)
+            ensure_collection(client, info, name)
     result = {"engine": info.kind}
     result["kill"] = streaming_proofs.kill_and_resume(session, names[0])
     result["rebalance"] = streaming_proofs.rebalance(session, names[1])

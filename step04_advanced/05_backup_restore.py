@@ -30,7 +30,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import cli, resources
+from common import cli, indexes, resources
 from common.config import REPO_ROOT
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
@@ -54,7 +54,7 @@ SEARCH = {"metric_type": "COSINE", "params": {"ef": 256}}
 
 
 # %%
-def create_catalog(client, data, rng) -> None:
+def create_catalog(client, info, data, rng) -> None:
     """The collection to protect: scalar, ARRAY, JSON and vector fields, HNSW index, loaded."""
     n, dim = data.base.shape
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -81,7 +81,10 @@ def create_catalog(client, data, rng) -> None:
     client.flush(collection_name=COLLECTION)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="COSINE",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     client.create_index(collection_name=COLLECTION, index_params=index_params)
     client.load_collection(collection_name=COLLECTION)
@@ -158,7 +161,7 @@ def write_backup(client, name: str, description: dict, rows: list[dict], target:
     with open(target / "rows.jsonl", "w") as f:
         for row in rows:  # keys in schema order: engines return them in different orders
             f.write(json.dumps({k: row[k] for k in scalars}, ensure_ascii=False) + "\n")
-    indexes = [client.describe_index(name, index_name) for index_name in client.list_indexes(name)]
+    described = [client.describe_index(name, index_name) for index_name in client.list_indexes(name)]
     manifest = {
         "collection": name,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -175,9 +178,12 @@ def write_backup(client, name: str, description: dict, rows: list[dict], target:
                 for f in description["fields"]
             ],
         },
-        "indexes": [
-            {k: v for k, v in index.items() if k not in ("total_rows", "indexed_rows", "pending_index_rows", "state")}
-            for index in indexes
+        "indexes": [  # the build params as the engine reports it applied them, in one engine-neutral form
+            {
+                **{k: index.get(k) for k in ("field_name", "index_name", "index_type", "metric_type")},
+                "build_params": indexes.reported_build_params(index),
+            }
+            for index in described
         ],
         "files": {file: sha256(target / file) for file in ("vectors.npy", "rows.jsonl")},
         "vector_sha256": hashlib.sha256(vectors.tobytes()).hexdigest(),
@@ -234,7 +240,7 @@ def schema_from(manifest: dict):
 
 
 # docs:begin restore
-def restore(client, source: Path, name: str | None = None, force: bool = False, batch: int = 1000) -> dict:
+def restore(client, info, source: Path, name: str | None = None, force: bool = False, batch: int = 1000) -> dict:
     """Restore a verified backup into ``name`` (default: the original name). All or nothing."""
     manifest, vectors, rows = read_verified(source)
     name = name or manifest["collection"]
@@ -245,12 +251,12 @@ def restore(client, source: Path, name: str | None = None, force: bool = False, 
         )
     index_params = MilvusClient.prepare_index_params()
     for index in manifest["indexes"]:
-        params = {k: v for k, v in index.items() if k not in ("field_name", "index_type", "metric_type", "index_name")}
         index_params.add_index(
             field_name=index["field_name"],
+            index_name=index["index_name"],
             index_type=index["index_type"],
-            metric_type=index.get("metric_type"),
-            params=params,
+            metric_type=index["metric_type"],
+            params=indexes.engine_build_params(info, index["build_params"]),  # in the form this engine reads
         )
     drop_if_exists(client, name)
     client.create_collection(collection_name=name, schema=schema_from(manifest), consistency_level="Strong")
@@ -278,13 +284,21 @@ def restore(client, source: Path, name: str | None = None, force: bool = False, 
 
 
 # %%
-def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, check_dir: Path) -> dict:
+def built(manifest: dict) -> str:
+    """The manifest's indexes in one line: ``HNSW M=16 efConstruction=128``."""
+    return "; ".join(
+        " ".join([index["index_type"], *(f"{k}={v}" for k, v in index["build_params"].items())])
+        for index in manifest["indexes"]
+    )
+
+
+def round_trip(client, info, target: Path, manifest: dict, topk_before, data, n: int, check_dir: Path) -> dict:
     heading("2. Drop, then restore")
     client.drop_collection(collection_name=COLLECTION)
     with Stopwatch() as restore_time:
-        restore(client, target)
+        restore(client, info, target)
     try:
-        restore(client, target)
+        restore(client, info, target)
         refused = "overwrote (unexpected)"
     except BadInput as exc:
         refused = exc.message
@@ -305,6 +319,7 @@ def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, 
             "before": manifest["files"]["rows.jsonl"][:16],
             "after": again["files"]["rows.jsonl"][:16],
         },
+        {"check": "index build params", "before": built(manifest), "after": built(again)},
         {"check": f"top-{K} ids for {len(data.queries)} queries", "before": len(data.queries), "after": same_topk},
     ]
     table(checks)
@@ -313,6 +328,7 @@ def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, 
         "ids_same": ids_after == list(range(n)),
         "vector_checksum_same": again["vector_sha256"] == manifest["vector_sha256"],
         "rows_checksum_same": again["files"]["rows.jsonl"] == manifest["files"]["rows.jsonl"],
+        "index_same": manifest["indexes"] == again["indexes"],
         "topk_same": same_topk,
         "overwrite_refused": "refuses to overwrite" in refused,
     }
@@ -323,7 +339,7 @@ def round_trip(client, target: Path, manifest: dict, topk_before, data, n: int, 
 
 
 # %%
-def damage_demo(client, target: Path, root: Path) -> dict:
+def damage_demo(client, info, target: Path, root: Path) -> dict:
     heading("4. Damaged backups are refused before anything is written")
     client.drop_collection(collection_name=COLLECTION)
     damage = {}
@@ -339,7 +355,7 @@ def damage_demo(client, target: Path, root: Path) -> dict:
             content = content[: len(content) // 2]
         path.write_bytes(bytes(content))
         try:
-            restore(client, broken)
+            restore(client, info, broken)
             damage[label] = "restored (unexpected)"
         except BadInput as exc:
             damage[label] = exc.message.replace(str(broken), "<backup>")
@@ -371,7 +387,7 @@ def main(argv=None) -> dict:
     data = make_dataset(args.n, args.dim, args.queries, n_clusters=40, spread=1.0, seed=args.seed)
     target = args.dir / COLLECTION
     with cli.engine(args.uri) as (client, info):
-        create_catalog(client, data, np.random.default_rng(args.seed))
+        create_catalog(client, info, data, np.random.default_rng(args.seed))
         topk_before = search_ids(client, COLLECTION, data.queries, K, search_params=SEARCH)
         heading("1. Back up")
         with Stopwatch() as backup_time:
@@ -382,8 +398,10 @@ def main(argv=None) -> dict:
             f"{manifest['row_count']} rows, index {[i['index_type'] for i in manifest['indexes']]}, "
             f"in {backup_time.seconds:.1f} s → {target}"
         )
-        checks = round_trip(client, target, manifest, topk_before, data, args.n, args.dir / (COLLECTION + "_check"))
-        damage = damage_demo(client, target, args.dir)
+        checks = round_trip(
+            client, info, target, manifest, topk_before, data, args.n, args.dir / (COLLECTION + "_check")
+        )
+        damage = damage_demo(client, info, target, args.dir)
         left_behind = client.has_collection(COLLECTION)
 
     return {

@@ -23,7 +23,7 @@ import time
 import urllib.request
 from urllib.parse import urlparse
 
-from common import cli
+from common import cli, indexes
 from common.config import load_settings, resolve_uri
 from common.connection import quiet_pymilvus
 from common.data import make_dataset
@@ -228,13 +228,16 @@ def health_section(client, uri: str, info, data, n: int) -> dict:
 
 
 # %%
-def create_collection(client, vectors: np.ndarray) -> None:
+def create_collection(client, info, vectors: np.ndarray) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
     schema.add_field(field_name="embedding", datatype=DataType.FLOAT_VECTOR, dim=vectors.shape[1])
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="COSINE",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     drop_if_exists(client, COLLECTION)
     client.create_collection(
@@ -335,7 +338,7 @@ def main(argv=None) -> dict:
     server, thread, port = serve_metrics(registry, port)
     try:
         with cli.engine(args.uri) as (client, info):
-            create_collection(client, data.base)
+            create_collection(client, info, data.base)
             app = app_metrics_section(client, metrics, data, port, args.requests, args.seed)
             server_metrics = server_metrics_section(info, uri)
             health = health_section(client, uri, info, data, args.n)

@@ -23,7 +23,7 @@ import contextlib
 import threading
 import time
 
-from common import cli
+from common import cli, indexes
 from common.connection import quiet_pymilvus
 from common.data import exact_topk, make_dataset
 from common.metrics import recall_at_k
@@ -46,7 +46,7 @@ K = 10
 
 # %%
 # docs:begin build
-def build_version(client, name: str, vectors: np.ndarray, version: int) -> None:
+def build_version(client, info, name: str, vectors: np.ndarray, version: int) -> None:
     """One complete, versioned collection: insert everything, flush, index, load — before any traffic sees it."""
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -60,7 +60,10 @@ def build_version(client, name: str, vectors: np.ndarray, version: int) -> None:
     client.flush(collection_name=name)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="COSINE",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     client.create_index(collection_name=name, index_params=index_params)
     client.load_collection(collection_name=name)
@@ -234,7 +237,7 @@ def main(argv=None) -> dict:
         with quiet_pymilvus(), contextlib.suppress(MilvusException):
             client.drop_alias(ALIAS)  # left over from an interrupted run; a collection with an alias cannot be dropped
         drop_if_exists(client, BLUE, GREEN)
-        build_version(client, BLUE, old.base, 1)
+        build_version(client, info, BLUE, old.base, 1)
         # docs:begin alias
         client.create_alias(
             collection_name=BLUE,  # the versioned collection the alias points at now
@@ -245,7 +248,7 @@ def main(argv=None) -> dict:
 
         heading(f"1. Build and verify {GREEN} while {args.threads} threads query the alias")
         with QueryLoad(client, old.queries, args.threads) as load:
-            build_version(client, GREEN, new.base, 2)
+            build_version(client, info, GREEN, new.base, 2)
             verified, probe_recall = verify_green(client, new, args.n, args.min_recall)
             switch_at = time.monotonic()
             if verified:

@@ -25,7 +25,7 @@ import hashlib
 import math
 import time
 
-from common import cli
+from common import cli, indexes
 from common.data import exact_topk, make_dataset
 from common.report import heading, table
 from common.rows import drop_if_exists, vector_rows
@@ -125,7 +125,7 @@ def summarise(log: dict, mde: float, rng) -> dict:
     }
 
 
-def create_collection(client, vectors: np.ndarray) -> None:
+def create_collection(client, info, vectors: np.ndarray) -> None:
     """One collection serves both arms: they differ only in the search parameters they send."""
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field(field_name="id", datatype=DataType.INT64, is_primary=True)
@@ -138,7 +138,10 @@ def create_collection(client, vectors: np.ndarray) -> None:
     client.flush(collection_name=COLLECTION)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index(
-        field_name="embedding", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 128}
+        field_name="embedding",
+        index_type="HNSW",
+        metric_type="COSINE",
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     client.create_index(collection_name=COLLECTION, index_params=index_params)
     client.load_collection(collection_name=COLLECTION)
@@ -206,7 +209,7 @@ def main(argv=None) -> dict:
     truth, _ = exact_topk(data.base, data.queries, K, "COSINE")
     rng = np.random.default_rng(args.seed)
     with cli.engine(args.uri) as (client, info):
-        create_collection(client, data.base)
+        create_collection(client, info, data.base)
 
         heading("1. Routing: a stable hash of the user id")
         sample = [f"user-{i}" for i in range(10000)]

@@ -69,12 +69,15 @@ class SchemaCheckingClient:
     def __init__(self):
         self.schemas: dict[str, dict] = {}
         self.rows: dict[str, dict] = {}
+        self.indexes: dict[tuple[str, str], dict] = {}
         self.requests: list = []  # every encoded request, for the tests to inspect
 
     # collections
     def create_collection(self, collection_name, schema=None, index_params=None, **kwargs):
         self.schemas[collection_name] = {"collection_name": collection_name, **schema.to_dict()}
         self.rows[collection_name] = {}
+        if index_params is not None:
+            self.create_index(collection_name, index_params)
 
     def has_collection(self, collection_name, **kwargs):
         return collection_name in self.schemas
@@ -89,7 +92,17 @@ class SchemaCheckingClient:
     def flush(self, collection_name, **kwargs):
         pass
 
-    create_index = load_collection = release_collection = create_partition = load_partitions = flush
+    load_collection = release_collection = create_partition = load_partitions = flush
+
+    # indexes: kept as a server reports them, each build parameter its own key with a string value
+    def create_index(self, collection_name, index_params, **kwargs):
+        for index in index_params:
+            name = index.index_name or index.field_name
+            configs = {key: str(value) for key, value in index.get_index_configs().items()}
+            self.indexes[collection_name, name] = {"field_name": index.field_name, "index_name": name, **configs}
+
+    def describe_index(self, collection_name, index_name="", **kwargs):
+        return dict(self.indexes[collection_name, index_name])
 
     def field(self, collection: str, name: str | None = None) -> dict:
         vectors = [f for f in self.schemas[collection]["fields"] if "VECTOR" in f["type"].name]
@@ -245,14 +258,14 @@ def test_bfloat16_bytes_keep_the_top_16_bits_rounded():
 
 def test_step1_rows_queries_and_searches(server):
     books = load("step01_basics/03_schema_and_collections.py")
-    books.create_books(server, 384)
+    books.create_books(server, SERVER_3_0, 384)
     books.insert_books(server, books.book_rows(384))  # JSON, ARRAY, dynamic "shelf"
     articles = load("step01_basics/04_insert_and_search.py")
     data = make_dataset(200, 16, 2, seed=1)
     rows = articles.article_rows(data.base)
     articles.create_articles(server, 16)
     articles.insert_articles(server, rows, 50)
-    articles.index_and_load(server)
+    assert articles.index_and_load(server, SERVER_3_0) == {"M": 16, "efConstruction": 128}  # sent as keys
     assert articles.search_example(server, data.base[5].tolist())[0]["id"] == 5
     result = articles.query_get_upsert_delete(server, rows, data.queries[1].tolist())
     assert result["after_upsert"]["text"] == "article 42, rewritten" and result["after_upsert"]["top"] == 42
@@ -262,7 +275,7 @@ def test_step2_filters_hybrid_and_bm25_requests(server):
     lesson = load("step02_core_features/04_filtered_and_hybrid.py")
     rng = np.random.default_rng(0)
     data = make_dataset(300, 16, 5, seed=2)
-    lesson.load_products(server, data, lesson.make_products(300, rng), 300)
+    lesson.load_products(server, SERVER_3_0, data, lesson.make_products(300, rng), 300)
     assert len(lesson.filtered_search(server, data.queries[:2].tolist(), 'ARRAY_CONTAINS(tags, "eco")', 64)) == 2
     lesson.create_two_vectors(server, data.base, data.base[::-1].copy())
     for ranker in (RRFRanker(60), WeightedRanker(0.7, 0.3)):
@@ -277,7 +290,7 @@ def test_step2_filters_hybrid_and_bm25_requests(server):
 
 def test_step4_event_and_catalog_rows(server):
     streaming = load("step04_advanced/04_streaming_ingest.py")
-    streaming.ensure_collection(server, "events")
+    streaming.ensure_collection(server, SERVER_3_0, "events")
 
     class Message:  # what confluent-kafka hands the consumer: .value() is the JSON the producer wrote
         def __init__(self, i):
@@ -290,5 +303,5 @@ def test_step4_event_and_catalog_rows(server):
 
     server.upsert(collection_name="events", data=streaming.to_rows([json.loads(Message(i).value()) for i in range(5)]))
     backup = load("step04_advanced/05_backup_restore.py")
-    backup.create_catalog(server, make_dataset(50, 16, 2, seed=3), np.random.default_rng(3))
+    backup.create_catalog(server, SERVER_3_0, make_dataset(50, 16, 2, seed=3), np.random.default_rng(3))
     assert len(server.rows[backup.COLLECTION]) == 50

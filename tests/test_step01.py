@@ -50,6 +50,7 @@ def test_schema_and_collections(engine_info):
     assert result["fields"]["embedding"] == "FLOAT_VECTOR"
     assert result["fields"]["details"] == "JSON" and result["fields"]["tags"] == "ARRAY"
     assert result["fields"]["edition"] == "INT8" and result["fields"]["year"] == "INT16"
+    assert result["build_params"] == {"M": 16, "efConstruction": 64}  # applied as asked, on every engine
     assert result["rows"] == 20
     assert result["filtered_rows"] == 3  # rows 1, 3, 5 (city Seoul = odd i, paperback = odd i), limit 3
     assert result["renamed"] and result["dropped"]
@@ -64,6 +65,7 @@ def test_schema_and_collections(engine_info):
 def test_insert_and_search_figures():
     result = run_lesson(STEP1[3], *SMALL[STEP1[3]])
     assert result["rows_stored"] == 2000
+    assert result["build_params"] == {"M": 16, "efConstruction": 128}  # applied as asked, on every engine
     assert result["recall_at_10"] >= 0.95
     assert all(check["ok"] for check in result["checks"]), result["checks"]
     wrong_dim, wrong_type = result["bad_input"]

@@ -76,6 +76,7 @@ def test_backup_restore_round_trip(tmp_path):
 def check_backup(result: dict, n: int) -> None:
     assert result["rows_after"] == result["rows_before"] == n
     assert result["ids_same"] and result["vector_checksum_same"] and result["rows_checksum_same"]
+    assert result["index_same"]  # rebuilt with the build params the backup recorded
     assert result["topk_same"] == result["queries"]
     assert result["overwrite_refused"]
     assert all("SHA-256 does not match" in message for message in result["damage"].values())
