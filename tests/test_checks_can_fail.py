@@ -8,9 +8,12 @@ import importlib.util
 
 from common.config import REPO_ROOT
 from common.data import make_dataset
+from common.engine import describe
 
 import pytest
 from pymilvus import MilvusClient
+
+LITE = describe("lite", "milvus_lite 3.2.2")  # the engine the fixture opens
 
 
 def load(path: str):
@@ -33,14 +36,14 @@ def test_insert_and_search_upsert_checks_fail_when_the_upsert_adds_a_row(lite):
     rows = lesson.article_rows(data.base)
     lesson.create_articles(lite, 16)
     lesson.insert_articles(lite, rows, 100)
-    lesson.index_and_load(lite)
+    lesson.index_and_load(lite, LITE)
     honest = lesson.query_get_upsert_delete(lite, rows, data.queries[1].tolist())
     assert honest["after_upsert"]["rows"] == 300 and honest["after_upsert"]["text"] == "article 42, rewritten"
 
     lesson.drop_if_exists(lite, lesson.ARTICLES)
     lesson.create_articles(lite, 16)
     lesson.insert_articles(lite, rows, 100)
-    lesson.index_and_load(lite)
+    lesson.index_and_load(lite, LITE)
     broken = [dict(row) for row in rows]
     broken[42]["id"] = 10_000  # the "upsert" now carries a key that is not stored: it adds a row
     result = lesson.query_get_upsert_delete(lite, broken, data.queries[1].tolist())
