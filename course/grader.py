@@ -20,11 +20,15 @@ Korean) and a hint, never a solution. Exit 1 while any exercise fails.
 # ruff: noqa: E402  (the interrupt handler below is set before the slow imports)
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 if __name__ == "__main__":  # Ctrl-C while pymilvus and numpy load: the one line cli.run prints, no traceback
     signal.signal(signal.SIGINT, lambda *_: sys.exit(print("interrupted", file=sys.stderr) or 130))
+    # gRPC's C core writes its own log lines to stderr (an epoll error when Ctrl-C lands mid-call, measured
+    # on the 2.3.5 server); the grader reports every failure itself, so they are off before grpc loads
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import argparse
 import contextlib
