@@ -8,8 +8,8 @@ CASES = [
         "IVF nlist 1024, nprobe 32",
         'def choose_index():\n    return "IVF_FLAT", {"nlist": 1024}, {"nprobe": 32}\n',
         expect="held-out recall@10",  # Milvus Lite's IVF with 1024 lists: 0.90-0.93
-        server=True,
-        server_expect="",  # the 2.3.5 server's IVF reaches 0.96-0.98 with the same params: correct there
+        # not a server case: the 2.3.5 server's IVF lands at 0.948-0.98 with these params, depending on the
+        # grader's seed, too near the 0.95 target to say right or wrong
     ),
     Case(
         "2.1",
