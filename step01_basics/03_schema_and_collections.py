@@ -295,7 +295,7 @@ def create_and_describe(client, info, dim: int) -> tuple[list[dict], dict]:
     index = client.describe_index(collection_name=BOOKS, index_name="embedding")
     built = indexes.reported_build_params(index)
     print(f"index on 'embedding': {index['index_type']}, {index['metric_type']}, built with {built}")
-    return fields, dict(description, build_params=built)
+    return fields, built
 
 
 def insert_and_read(client, dim: int) -> tuple[int, list[dict]]:
@@ -325,7 +325,7 @@ def main(argv=None) -> dict:
 
     with cli.engine(args.uri) as (client, info):
         drop_if_exists(client, BOOKS, RENAMED)
-        fields, description = create_and_describe(client, info, args.dim)
+        fields, built = create_and_describe(client, info, args.dim)
         row_count, sample = insert_and_read(client, args.dim)
 
         heading("4. Rename, then drop")
@@ -355,7 +355,7 @@ def main(argv=None) -> dict:
         f"{len(outcomes) - len(skipped)}/{len(outcomes)} extra vector types",
         "engine": info.kind,
         "fields": {f["field"]: f["type"] for f in fields},
-        "build_params": description["build_params"],
+        "build_params": built,
         "rows": row_count,
         "rows_after_rename": kept,
         "filtered_rows": len(sample),

@@ -40,7 +40,6 @@ PREFIX = "s1_l4_"
 ARTICLES = PREFIX + "articles"
 CATEGORIES = ["science", "history", "sports", "travel", "food"]
 K = 10
-HNSW_BUILD = {"M": 16, "efConstruction": 128}  # the index's build params
 SEARCH_PARAMS = {"metric_type": "COSINE", "params": {"ef": 64}}  # must match the index's metric
 
 
@@ -86,7 +85,7 @@ def index_and_load(client, info) -> dict:
         metric_type="COSINE",
         # M links per node, efConstruction candidates while building. A server reads them as given;
         # Milvus Lite would drop them silently, so engine_build_params sends the form it reads (lesson 2.1)
-        params=indexes.engine_build_params(info, HNSW_BUILD),
+        params=indexes.engine_build_params(info, {"M": 16, "efConstruction": 128}),
     )
     client.create_index(
         collection_name=ARTICLES,
